@@ -1,0 +1,42 @@
+"""Which device and which compute dtype the course uses on this machine.
+
+The rule the course follows everywhere:
+
+* CUDA GPU with compute capability >= 8.0 (A100, L4, RTX 30xx/40xx, H100): ``bfloat16``.
+* Any other CUDA GPU (a T4 is 7.5): ``float16``. ``torch.cuda.is_bf16_supported()`` answers
+  True on a T4 because bf16 is emulated there, slowly, so it is deliberately not consulted.
+* CPU: ``float32``.
+"""
+from __future__ import annotations
+
+import torch
+
+BF16_MIN_CAPABILITY = (8, 0)
+
+
+def get_device() -> torch.device:
+    """The device the course trains on: ``cuda`` when a CUDA GPU is visible, else ``cpu``."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def compute_dtype(device: torch.device | str | None = None) -> torch.dtype:
+    """The dtype for matrix work on ``device`` (default: :func:`get_device`).
+
+    bf16 needs compute capability >= 8.0; a T4 (7.5) gets fp16; the CPU gets fp32.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    if device.type != "cuda":
+        return torch.float32
+    capability = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if capability >= BF16_MIN_CAPABILITY else torch.float16
+
+
+def describe() -> str:
+    """One line naming the device, the GPU if any, and the compute dtype."""
+    device = get_device()
+    dtype = str(compute_dtype(device)).replace("torch.", "")
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        major, minor = torch.cuda.get_device_capability(device)
+        return f"cuda: {name} (compute capability {major}.{minor}), compute dtype {dtype}"
+    return f"cpu ({torch.get_num_threads()} threads), compute dtype {dtype}"

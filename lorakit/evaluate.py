@@ -1,0 +1,63 @@
+"""Exact match on the QA task, and batched greedy generation to get the answers."""
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Sequence
+
+import torch
+
+from .data.qa import format_prompt
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, drop punctuation, articles and extra whitespace."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, golds: Sequence[str]) -> bool:
+    """True when the normalised prediction equals one of the normalised gold answers."""
+    return any(normalize_answer(prediction) == normalize_answer(g) for g in golds)
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8,
+             batch_size: int = 32, stop_at_newline: bool = True) -> list[str]:
+    """Greedy continuations of ``prompts``, cut at the first newline (and at EOS).
+
+    Prompts are left-padded so a batch decodes together; the model is put in eval mode.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    outputs = []
+    try:
+        for i in range(0, len(prompts), batch_size):
+            batch = tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True).to(device)
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            new = out[:, batch["input_ids"].shape[1]:]
+            for row in tokenizer.batch_decode(new, skip_special_tokens=True):
+                outputs.append(row.split("\n")[0] if stop_at_newline else row)
+    finally:
+        tokenizer.padding_side = side
+    return outputs
+
+
+def evaluate_qa(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 8,
+                prompt_fn: Callable[[dict], str] = format_prompt, batch_size: int = 32) -> dict:
+    """Exact match of greedy answers on ``examples``.
+
+    Returns ``{"exact_match": fraction, "in_context": fraction of answers found in the context,
+    "predictions": [...]}``. ``in_context`` shows whether the model reads the passage at all.
+    """
+    prompts = [prompt_fn(e) for e in examples]
+    preds = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    em = [exact_match(p, e["answers"]["text"]) for p, e in zip(preds, examples)]
+    found = [bool(p.strip()) and p.strip().rstrip(".") in e["context"] for p, e in zip(preds, examples)]
+    n = max(len(examples), 1)
+    return {"exact_match": sum(em) / n, "in_context": sum(found) / n, "predictions": preds}
