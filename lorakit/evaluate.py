@@ -61,3 +61,27 @@ def evaluate_qa(model, tokenizer, examples: Sequence[dict], max_new_tokens: int 
     found = [bool(p.strip()) and p.strip().rstrip(".") in e["context"] for p, e in zip(preds, examples)]
     n = max(len(examples), 1)
     return {"exact_match": sum(em) / n, "in_context": sum(found) / n, "predictions": preds}
+
+
+@torch.no_grad()
+def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 256) -> float:
+    """Token-level perplexity of ``model`` on ``texts`` (each text its own sequence, EOS appended).
+
+    Works for any causal LM, quantized ones included; padding is masked out of the mean.
+    """
+    if not texts:
+        raise ValueError("perplexity() needs at least one text")
+    model.eval()
+    device = next(model.parameters()).device
+    total_nll, total_tokens = 0.0, 0
+    for i in range(0, len(texts), batch_size):
+        batch = [t + tokenizer.eos_token for t in texts[i:i + batch_size]]
+        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
+                        max_length=max_length).to(device)
+        logits = model(**enc).logits[:, :-1].float()
+        targets = enc["input_ids"][:, 1:]
+        mask = enc["attention_mask"][:, 1:].bool()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        total_nll += nll[mask].sum().item()
+        total_tokens += int(mask.sum())
+    return float(torch.exp(torch.tensor(total_nll / total_tokens)))

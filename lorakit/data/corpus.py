@@ -104,3 +104,11 @@ def corpus_sample(n_docs: int, seed: int, mix: dict[str, float] | None = None) -
     """The first ``n_docs`` documents of :func:`iter_documents` (for tokenizers and held-out sets)."""
     stream = iter_documents(seed, mix)
     return [next(stream) for _ in range(n_docs)]
+
+
+HELDOUT_SEED = 13
+
+
+def heldout_texts(n_docs: int = 200) -> list[str]:
+    """Held-out documents (a seed the pretraining stream never uses), for perplexity."""
+    return corpus_sample(n_docs, seed=HELDOUT_SEED)

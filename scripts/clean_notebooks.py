@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Clean executed notebooks for committing: keep outputs, drop noise and local paths.
+
+    python scripts/clean_notebooks.py notebooks/*.ipynb notebooks/solutions/*.ipynb
+
+Removes execution counts, per-cell execution metadata and widget state, keeps the kernelspec
+generic, and replaces absolute paths of this checkout (and the home folder) in outputs with
+relative ones. Exits non-zero if an output still holds an absolute local path afterwards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LOCAL_PATH = re.compile(r"(/work/|/root/|/home/[^/\s]+/|/tmp/|/Users/[^/\s]+/)")
+
+
+def _scrub(text: str) -> str:
+    text = text.replace(str(REPO) + "/", "").replace(str(REPO), ".")
+    site = re.compile(r"/[^\s'\"]*?/site-packages/")
+    text = site.sub("site-packages/", text)
+    return text.replace(os.path.expanduser("~"), "~")
+
+
+def clean(path: Path) -> list[str]:
+    nb = json.loads(path.read_text())
+    nb["metadata"] = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    problems = []
+    for i, cell in enumerate(nb["cells"]):
+        cell.pop("id", None) if False else None
+        meta = cell.get("metadata", {})
+        for key in ("execution", "collapsed", "scrolled", "ExecuteTime"):
+            meta.pop(key, None)
+        cell["metadata"] = meta
+        if cell["cell_type"] != "code":
+            continue
+        cell["execution_count"] = None
+        for out in cell.get("outputs", []):
+            out.pop("execution_count", None) if "execution_count" in out else None
+            if "execution_count" in out or out.get("output_type") == "execute_result":
+                out["execution_count"] = None
+            if "text" in out:
+                out["text"] = [_scrub(t) for t in out["text"]] if isinstance(out["text"], list) else _scrub(out["text"])
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/") and mime != "text/html" or mime == "text/html":
+                    if isinstance(value, list):
+                        out["data"][mime] = [_scrub(v) for v in value]
+                    elif isinstance(value, str):
+                        out["data"][mime] = _scrub(value)
+            if "traceback" in out:
+                out["traceback"] = [_scrub(t) for t in out["traceback"]]
+            blob = json.dumps({k: v for k, v in out.items() if k != "data" or True})
+            blob = re.sub(r'"image/png": "[^"]*"', "", blob)
+            if LOCAL_PATH.search(blob):
+                problems.append(f"{path}: cell {i} output holds a local path: {LOCAL_PATH.search(blob).group(0)}")
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return problems
+
+
+def main(paths: list[str]) -> int:
+    problems = []
+    for p in paths:
+        problems += clean(Path(p))
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
