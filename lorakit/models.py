@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from .device import compute_dtype, get_device
+from .paths import REPO_ROOT, TINY_LM_DIR
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = str(REPO_ROOT / "data" / "tiny-lm")
+DEFAULT_MODEL = str(TINY_LM_DIR)
 
 
 def _resolve(model_id: str | Path | None) -> str:

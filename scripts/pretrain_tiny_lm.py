@@ -45,7 +45,7 @@ def _loss(model, batch: torch.Tensor) -> float:
 
 def retrieval_probe(model, tokenizer, examples) -> float:
     prompts = [f"{e['context']}\nQ: {e['question']} A:" for e in examples]
-    outs = generate(model, tokenizer, prompts, max_new_tokens=10)
+    outs = generate(model, tokenizer, prompts, max_new_tokens=24)
     hits = [e["answers"]["text"][0] in re.findall(r"[A-Za-z]+", o) for o, e in zip(outs, examples)]
     model.train()
     return sum(hits) / len(hits)

@@ -1,0 +1,69 @@
+# lorakit course: `make course` runs every notebook, `make test` runs the tests and the notebooks.
+# Works on a fresh Linux/macOS machine with Python >= 3.10. Everything goes into .venv.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.lorakit-installed
+# The CPU build of PyTorch, installed first on machines without a CUDA GPU (a plain `torch`
+# requirement would pull a CUDA build of several GB). Override e.g. TORCH_SPEC="torch==2.13.0"
+# TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" where PyPI serves CUDA builds.
+TORCH_SPEC     ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+# Offline workshops: `make wheelhouse` once with network, then `make test WHEELHOUSE=wheelhouse`.
+WHEELHOUSE ?=
+PIP_OFFLINE := $(if $(WHEELHOUSE),--no-index --find-links $(WHEELHOUSE),)
+NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+SOLUTIONS  := $(sort $(wildcard notebooks/solutions/*.ipynb))
+
+.PHONY: install course test unit nbtest lab notebooks bench wheelhouse clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip $(PIP_OFFLINE)
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
+		echo "torch already installed: $$($(BIN)/python -c 'import torch; print(torch.__version__)')"; \
+	elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+		echo "CUDA GPU found: installing the default (CUDA) torch build"; \
+		$(BIN)/python -m pip install -q torch $(PIP_OFFLINE); \
+	else \
+		echo "No CUDA GPU: installing the CPU build ($(TORCH_SPEC))"; \
+		$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS) $(PIP_OFFLINE); \
+	fi
+	$(BIN)/python -m pip install -q -e ".[course,test]" $(PIP_OFFLINE)
+	@touch $(STAMP)
+
+course: install  ## execute every notebook headless into build/course/ and print the summary
+	$(BIN)/python scripts/run_course.py $(if $(NB),--only $(NB),)
+
+test: install  ## unit tests, then every notebook and solutions notebook under nbval
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) $(SOLUTIONS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+unit: install
+	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+nbtest: install
+	$(BIN)/python -m pytest $(NOTEBOOKS) $(SOLUTIONS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+lab: install  ## JupyterLab on notebooks/
+	$(BIN)/jupyter lab notebooks/
+
+notebooks: install  ## re-execute notebooks in place (authors), keeping outputs, cleaning metadata
+	@for nb in $(if $(NB),$(NB),$(NOTEBOOKS) $(SOLUTIONS)); do \
+		echo "executing $$nb"; \
+		$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; \
+	done
+	$(BIN)/python scripts/clean_notebooks.py $(if $(NB),$(NB),$(NOTEBOOKS) $(SOLUTIONS))
+
+bench: install  ## the benchmarks, each printing ratios measured in one run
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+wheelhouse: install  ## wheels of every dependency, for laptops without network
+	$(BIN)/python -m pip wheel -q -w wheelhouse "$(TORCH_SPEC)" ".[course,test]"
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,92 @@
+"""Blockwise absmax quantization: cut the flattened tensor into blocks, scale each block into
+[-1, 1] by its largest magnitude, replace every value by the index of the nearest code value.
+
+One outlier then only spoils the precision of its own block, not of the whole tensor (QLoRA,
+arXiv 2305.14314, eq. 1-2). The rounding follows bitsandbytes' CPU path exactly: values are
+multiplied by the reciprocal of the absmax, clamped to [-1, 1], and compared with the midpoints
+between neighbouring code values; a value exactly on a midpoint goes to the lower code value.
+"""
+from __future__ import annotations
+
+import torch
+
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def check_blocksize(blocksize: int, numel: int) -> None:
+    """Raise a ``ValueError`` unless ``blocksize`` is a power of two (>= 2) dividing ``numel``."""
+    if isinstance(blocksize, bool) or not isinstance(blocksize, int):
+        raise TypeError(f"blocksize must be an int (a power of two such as 64), got {type(blocksize).__name__}")
+    if blocksize < 2 or blocksize & (blocksize - 1):
+        raise ValueError(f"blocksize must be a power of two >= 2 (bitsandbytes uses 32 ... 4096), got {blocksize}")
+    if numel == 0 or numel % blocksize:
+        raise ValueError(f"the tensor's size {numel} must be a positive multiple of blocksize {blocksize}; "
+                         f"pick a blocksize that divides it")
+
+
+def check_weights(w: torch.Tensor) -> None:
+    """Raise a ``TypeError`` unless ``w`` is a float32/float16/bfloat16 tensor, and a ``ValueError``
+    if it holds NaN or infinity (a NaN would poison its whole block's absmax)."""
+    if not isinstance(w, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(w).__name__}")
+    if w.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"expected a float32, float16 or bfloat16 tensor, got {w.dtype}; convert it with .float()")
+    if not torch.isfinite(w).all():
+        raise ValueError(f"the tensor holds {int((~torch.isfinite(w)).sum())} NaN or infinite values; "
+                         f"quantization needs finite weights")
+
+
+def to_blocks(w: torch.Tensor, blocksize: int) -> torch.Tensor:
+    """Contiguous blocks of the flattened tensor, in float32: shape ``(numel // blocksize, blocksize)``."""
+    check_blocksize(blocksize, w.numel())
+    return w.detach().reshape(-1).float().reshape(-1, blocksize)
+
+
+def blockwise_absmax(w: torch.Tensor, blocksize: int = 64) -> torch.Tensor:
+    """The largest magnitude in each block of ``w``: shape ``(numel // blocksize,)``, float32."""
+    return to_blocks(w, blocksize).abs().amax(dim=1)
+
+
+def nearest_code(scaled: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """Index into ``code`` of the value nearest to each entry of ``scaled`` (any shape, in [-1, 1]).
+
+    ``code`` may be unsorted (FP4 is in bit-pattern order). It is sorted, ``bucketize`` counts the
+    midpoints strictly below each value, and the count is mapped back to the original index, so a
+    value exactly on a midpoint gets the lower code value. Returns int64, the shape of ``scaled``.
+    """
+    order = torch.argsort(code, stable=True)    # (K,) sorted position -> index in code
+    ordered = code[order]
+    midpoints = (ordered[:-1] + ordered[1:]) / 2  # (K-1,)
+    return order[torch.bucketize(scaled, midpoints)]
+
+
+def quantize_blockwise(w: torch.Tensor, code: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blockwise absmax quantization of ``w`` to indices into ``code`` (one index per value).
+
+    Args:
+        w: a float tensor of any shape whose size is a multiple of ``blocksize``.
+        code: the code book, shape ``(K,)`` with values in [-1, 1] (K <= 256).
+        blocksize: values per block, a power of two.
+
+    Returns:
+        ``(indices, absmax)``: ``indices`` uint8 of shape ``(numel,)`` in the flattened order of
+        ``w``; ``absmax`` float32 of shape ``(numel // blocksize,)``.
+    """
+    check_weights(w)
+    blocks = to_blocks(w, blocksize)                      # (n_blocks, blocksize)
+    absmax = blocks.abs().amax(dim=1)                     # (n_blocks,)
+    # an all-zero block would give 0 * inf = NaN; bitsandbytes clamps the divisor the same way
+    scale = 1.0 / absmax.clamp(min=1e-38)
+    scaled = torch.clamp(blocks * scale[:, None], -1, 1)  # (n_blocks, blocksize)
+    return nearest_code(scaled.reshape(-1), code).to(torch.uint8), absmax
+
+
+def dequantize_blockwise(indices: torch.Tensor, absmax: torch.Tensor, code: torch.Tensor,
+                         blocksize: int = 64) -> torch.Tensor:
+    """``code[indices] * absmax`` block by block: float32, shape ``(numel,)``."""
+    check_blocksize(blocksize, indices.numel())
+    if absmax.numel() * blocksize != indices.numel():
+        raise ValueError(f"{indices.numel()} indices in blocks of {blocksize} need {indices.numel() // blocksize} "
+                         f"absmax values, got {absmax.numel()}")
+    values = code[indices.long()].reshape(-1, blocksize)  # (n_blocks, blocksize)
+    return (values * absmax.float()[:, None]).reshape(-1)

@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Execute every course notebook headless, write them and their HTML to build/course/, print a summary.
+
+    python scripts/run_course.py                    # all of notebooks/NN_*.ipynb, in order
+    python scripts/run_course.py --only notebooks/00_start_here.ipynb
+
+Each notebook runs in its own kernel from the ``notebooks/`` folder, with ``LORAKIT_NOTEBOOK`` set
+to its stem so ``lorakit.results.record`` files its headline numbers under ``build/results/``.
+Cells tagged ``raises-exception`` (the exercise stubs) may fail; any other error fails the
+notebook. Exits non-zero if a notebook failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_notebook(path: Path, out_dir: Path, results_dir: Path, timeout: int) -> tuple[str, float, str]:
+    nb = nbformat.read(path, as_version=4)
+    os.environ["LORAKIT_NOTEBOOK"] = path.stem
+    os.environ["LORAKIT_RESULTS_DIR"] = str(results_dir)
+    (results_dir / f"{path.stem}.json").unlink(missing_ok=True)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        client.execute()
+    except Exception as err:  # a failing cell: keep what ran, report the error
+        status, error = "FAILED", f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:200]}"
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, out_dir / path.name)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    (out_dir / f"{path.stem}.html").write_text(html)
+    return status, seconds, error
+
+
+def headline(results: dict, width: int = 70) -> str:
+    parts = []
+    for key, value in results.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, dict):
+            value = "{" + ", ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+                                    for k, v in value.items()) + "}"
+        parts.append(f"{key}={value}")
+    text = "; ".join(parts)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*", help="notebook paths (default: every notebooks/NN_*.ipynb)")
+    ap.add_argument("--out", default=str(REPO / "build" / "course"))
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    args = ap.parse_args()
+
+    notebooks = [Path(p).resolve() for p in args.only] if args.only else sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_dir = REPO / "build" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+
+    rows, summary = [], {}
+    for path in notebooks:
+        print(f"running {path.name} ...", flush=True)
+        status, seconds, error = run_notebook(path, out_dir, results_dir, args.timeout)
+        results_file = results_dir / f"{path.stem}.json"
+        results = json.loads(results_file.read_text()) if results_file.exists() else {}
+        summary[path.stem] = {"status": status, "seconds": round(seconds, 1), "error": error, "results": results}
+        rows.append((path.stem, status, seconds, error or headline(results)))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    name_w = max([len(r[0]) for r in rows] + [8])
+    print()
+    print(f"{'notebook':<{name_w}}  {'status':<6}  {'seconds':>7}  headline results")
+    print(f"{'-' * name_w}  {'-' * 6}  {'-' * 7}  {'-' * 40}")
+    for name, status, seconds, text in rows:
+        print(f"{name:<{name_w}}  {status:<6}  {seconds:7.1f}  {text}")
+    print(f"\nexecuted notebooks and HTML in {os.path.relpath(out_dir, Path.cwd())}/, "
+          f"summary in {os.path.relpath(out_dir / 'summary.json', Path.cwd())}")
+    return 0 if all(r[1] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

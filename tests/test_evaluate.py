@@ -1,0 +1,51 @@
+import math
+
+import pytest
+
+from lorakit.data.corpus import heldout_texts
+from lorakit.data.qa import make_split
+from lorakit.evaluate import evaluate_qa, exact_match, generate, normalize_answer, perplexity
+from lorakit.models import load_model, load_tokenizer
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Lima", "lima"), (" Lima. ", "lima"), ("a baker", "baker"), ("The  Red", "red"), ("rock-n-roll", "rocknroll"),
+])
+def test_normalize_answer(text, expected):
+    assert normalize_answer(text) == expected
+
+
+def test_exact_match():
+    assert exact_match("lima.", ["Lima"]) and exact_match("Oslo", ["Lima", "Oslo"])
+    assert not exact_match("Lima Oslo", ["Lima"])
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_model(), load_tokenizer()
+
+
+def test_generate_is_greedy_and_batch_independent(tiny):
+    model, tok = tiny
+    prompts = ["Mia lives in", "Q: Where does Tom live? A: Tom lives in Lima.\nQ: What pet does Tom have? A:"]
+    batched = generate(model, tok, prompts, max_new_tokens=6)
+    single = [generate(model, tok, [p], max_new_tokens=6)[0] for p in prompts]
+    assert batched == single and all("\n" not in b for b in batched)
+
+
+def test_evaluate_qa_fields(tiny):
+    model, tok = tiny
+    out = evaluate_qa(model, tok, make_split("test", 8))
+    assert set(out) == {"exact_match", "in_context", "predictions"} and len(out["predictions"]) == 8
+    assert 0.0 <= out["exact_match"] <= 1.0
+
+
+def test_perplexity_is_finite_and_above_one(tiny):
+    model, tok = tiny
+    ppl = perplexity(model, tok, heldout_texts(16))
+    assert math.isfinite(ppl) and ppl > 1.0
+
+
+def test_perplexity_needs_texts(tiny):
+    with pytest.raises(ValueError, match="at least one text"):
+        perplexity(*tiny, [])

@@ -1,0 +1,49 @@
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from lorakit.data.qa import make_split
+from lorakit.models import load_model, load_tokenizer
+from lorakit.train import IGNORE_INDEX, TrainConfig, collate, encode_pairs, finetune
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer()
+
+
+def test_loss_only_on_answer_and_eos(tok):
+    (enc,) = encode_pairs(tok, [("### ANSWER\n", "Lima")])
+    answer_ids = tok("Lima", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    assert [l for l in enc["labels"] if l != IGNORE_INDEX] == answer_ids
+    assert enc["input_ids"][-len(answer_ids):] == answer_ids
+
+
+def test_collate_pads_right_and_masks(tok):
+    batch = collate(encode_pairs(tok, [("a b", "c"), ("a", "b c d e")]), tok.pad_token_id)
+    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
+    short = batch["attention_mask"][0]
+    assert short.sum() < short.numel() and (batch["labels"][0][short == 0] == IGNORE_INDEX).all()
+
+
+def test_lora_finetune_lowers_loss_and_leaves_base_frozen(tok):
+    model = load_model()
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    base_before = peft_model.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight.clone()
+    result = finetune(peft_model, tok, make_split("train", 64), TrainConfig(max_steps=30, max_seconds=None,
+                                                                            batch_size=8, lr=3e-3))
+    assert result.steps == 30 and result.examples_seen == 240
+    assert sum(result.losses[-5:]) / 5 < sum(result.losses[:5]) / 5
+    after = peft_model.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight
+    torch.testing.assert_close(after, base_before, rtol=0, atol=0)
+
+
+def test_needs_a_stop_condition(tok):
+    with pytest.raises(ValueError, match="max_steps or"):
+        finetune(load_model(), tok, make_split("train", 2), TrainConfig(max_steps=None, max_seconds=None))
+
+
+def test_needs_trainable_parameters(tok):
+    model = load_model().requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        finetune(model, tok, make_split("train", 2), TrainConfig(max_steps=1))
