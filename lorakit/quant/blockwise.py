@@ -24,16 +24,21 @@ def check_blocksize(blocksize: int, numel: int) -> None:
                          f"pick a blocksize that divides it")
 
 
-def check_weights(w: torch.Tensor) -> None:
-    """Raise a ``TypeError`` unless ``w`` is a float32/float16/bfloat16 tensor, and a ``ValueError``
-    if it holds NaN or infinity (a NaN would poison its whole block's absmax)."""
+def check_float(w: torch.Tensor) -> None:
+    """Raise a ``TypeError`` unless ``w`` is a float32, float16 or bfloat16 tensor."""
     if not isinstance(w, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor, got {type(w).__name__}")
     if w.dtype not in FLOAT_DTYPES:
         raise TypeError(f"expected a float32, float16 or bfloat16 tensor, got {w.dtype}; convert it with .float()")
-    if not torch.isfinite(w).all():
-        raise ValueError(f"the tensor holds {int((~torch.isfinite(w)).sum())} NaN or infinite values; "
-                         f"quantization needs finite weights")
+
+
+def check_finite(absmax: torch.Tensor) -> None:
+    """Raise a ``ValueError`` if a block held NaN or infinity (``amax`` propagates both, so checking
+    the ``(n_blocks,)`` absmax is enough, and much cheaper than checking every weight)."""
+    bad = ~torch.isfinite(absmax)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} block(s) hold NaN or infinite values (the first is block "
+                         f"{int(bad.nonzero()[0])}); quantization needs finite weights")
 
 
 def to_blocks(w: torch.Tensor, blocksize: int) -> torch.Tensor:
@@ -44,6 +49,7 @@ def to_blocks(w: torch.Tensor, blocksize: int) -> torch.Tensor:
 
 def blockwise_absmax(w: torch.Tensor, blocksize: int = 64) -> torch.Tensor:
     """The largest magnitude in each block of ``w``: shape ``(numel // blocksize,)``, float32."""
+    check_float(w)
     return to_blocks(w, blocksize).abs().amax(dim=1)
 
 
@@ -57,7 +63,10 @@ def nearest_code(scaled: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     order = torch.argsort(code, stable=True)    # (K,) sorted position -> index in code
     ordered = code[order]
     midpoints = (ordered[:-1] + ordered[1:]) / 2  # (K-1,)
-    return order[torch.bucketize(scaled, midpoints)]
+    position = torch.bucketize(scaled, midpoints)  # index into the sorted code
+    if torch.equal(order, torch.arange(len(code))):
+        return position                            # NF4 and the 8-bit codes are sorted already
+    return order[position]
 
 
 def quantize_blockwise(w: torch.Tensor, code: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,21 +81,30 @@ def quantize_blockwise(w: torch.Tensor, code: torch.Tensor, blocksize: int = 64)
         ``(indices, absmax)``: ``indices`` uint8 of shape ``(numel,)`` in the flattened order of
         ``w``; ``absmax`` float32 of shape ``(numel // blocksize,)``.
     """
-    check_weights(w)
+    check_float(w)
     blocks = to_blocks(w, blocksize)                      # (n_blocks, blocksize)
     absmax = blocks.abs().amax(dim=1)                     # (n_blocks,)
+    check_finite(absmax)
     # an all-zero block would give 0 * inf = NaN; bitsandbytes clamps the divisor the same way
     scale = 1.0 / absmax.clamp(min=1e-38)
     scaled = torch.clamp(blocks * scale[:, None], -1, 1)  # (n_blocks, blocksize)
     return nearest_code(scaled.reshape(-1), code).to(torch.uint8), absmax
 
 
+def scale_blocks(values: torch.Tensor, absmax: torch.Tensor, blocksize: int) -> torch.Tensor:
+    """Multiply each block of the flat ``values`` (code values in [-1, 1]) by its ``absmax``.
+
+    ``values``: float32, ``numel`` elements; ``absmax``: ``(numel // blocksize,)``. Returns float32,
+    shape ``(numel,)``.
+    """
+    check_blocksize(blocksize, values.numel())
+    if absmax.numel() * blocksize != values.numel():
+        raise ValueError(f"{values.numel()} values in blocks of {blocksize} need {values.numel() // blocksize} "
+                         f"absmax values, got {absmax.numel()}")
+    return (values.reshape(-1, blocksize) * absmax.float().reshape(-1, 1)).reshape(-1)
+
+
 def dequantize_blockwise(indices: torch.Tensor, absmax: torch.Tensor, code: torch.Tensor,
                          blocksize: int = 64) -> torch.Tensor:
-    """``code[indices] * absmax`` block by block: float32, shape ``(numel,)``."""
-    check_blocksize(blocksize, indices.numel())
-    if absmax.numel() * blocksize != indices.numel():
-        raise ValueError(f"{indices.numel()} indices in blocks of {blocksize} need {indices.numel() // blocksize} "
-                         f"absmax values, got {absmax.numel()}")
-    values = code[indices.long()].reshape(-1, blocksize)  # (n_blocks, blocksize)
-    return (values * absmax.float()[:, None]).reshape(-1)
+    """Undo :func:`quantize_blockwise`: ``code[indices] * absmax`` block by block, float32 ``(numel,)``."""
+    return scale_blocks(code[indices.reshape(-1).long()], absmax, blocksize)

@@ -1,0 +1,26 @@
+"""4-bit quantization from scratch, bit-exact with bitsandbytes: NF4 and double quantization.
+
+* :mod:`.nf4`: the NF4 code book from normal quantiles.
+* :mod:`.codes`: FP4, INT4 and the 8-bit dynamic code; code books by name.
+* :mod:`.blockwise`: blockwise absmax scaling and nearest-code rounding.
+* :mod:`.packing`: two 4-bit indices per byte.
+* :mod:`.quantize`: ``quantize_4bit`` / ``dequantize_4bit``.
+* :mod:`.double_quant`: the block scales in 8 bits.
+* :mod:`.memory`: bits per parameter.
+* :mod:`.fake`: quantize -> dequantize round trips of a whole model's linear layers.
+"""
+from .blockwise import blockwise_absmax, dequantize_blockwise, nearest_code, quantize_blockwise, scale_blocks
+from .codes import CODE_BOOKS, dynamic_code, fp4_code, get_code, int4_code
+from .double_quant import DoubleQuantState, double_dequantize, double_quantize
+from .fake import fake_quantize, fake_quantize_model_
+from .memory import bits_per_parameter
+from .nf4 import NF4_OFFSET, nf4_code
+from .packing import byte_table, pack_4bit, unpack_4bit
+from .quantize import dequantize_4bit, quantize_4bit
+
+__all__ = [
+    "CODE_BOOKS", "DoubleQuantState", "NF4_OFFSET", "bits_per_parameter", "blockwise_absmax",
+    "dequantize_4bit", "dequantize_blockwise", "double_dequantize", "double_quantize", "dynamic_code",
+    "fake_quantize", "fake_quantize_model_", "fp4_code", "get_code", "int4_code", "nearest_code",
+    "byte_table", "nf4_code", "pack_4bit", "quantize_4bit", "quantize_blockwise", "scale_blocks", "unpack_4bit",
+]
