@@ -214,6 +214,19 @@ def test_low_precision_base_keeps_fp32_adapter():
     assert layer.base_layer.weight.dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_output_matches_peft_bitwise(dtype):
+    torch.manual_seed(0)
+    base = nn.Linear(32, 48).to(dtype)
+    ours = LoRALinear(copy.deepcopy(base), 8, 16)
+    ref = peft_layer(copy.deepcopy(base), 8, 16)
+    ours.lora_B.weight.data.normal_()
+    ref.lora_A["default"].weight.data.copy_(ours.lora_A.weight)
+    ref.lora_B["default"].weight.data.copy_(ours.lora_B.weight)
+    x = torch.randn(4, 32, dtype=dtype)
+    assert torch.equal(ours(x), ref(x))
+
+
 def test_works_on_meta_device():
     with torch.device("meta"):
         base = nn.Linear(4096, 4096, bias=False)

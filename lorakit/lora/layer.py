@@ -108,7 +108,8 @@ class LoRALinear(nn.Module):
         if self.merged:
             return result
         h = self.lora_A(self.lora_dropout(x.to(self.lora_A.weight.dtype)))  # (..., r)
-        return result + (self.lora_B(h) * self.scaling).to(result.dtype)    # (..., out)
+        # Add in float32, then cast back, in the same order as PEFT (bit-identical in fp16/bf16).
+        return (result + self.lora_B(h) * self.scaling).to(result.dtype)    # (..., out)
 
     @torch.no_grad()
     def merge(self) -> None:
