@@ -8,10 +8,15 @@
 * :mod:`.double_quant`: the block scales in 8 bits.
 * :mod:`.memory`: bits per parameter.
 * :mod:`.fake`: quantize -> dequantize round trips of a whole model's linear layers.
+* :mod:`.error`: round-trip error and code usage.
+* :mod:`.explorer`: an ipywidgets explorer of code book and block size.
 """
-from .blockwise import blockwise_absmax, dequantize_blockwise, nearest_code, quantize_blockwise, scale_blocks
+from .blockwise import (blockwise_absmax, dequantize_blockwise, nearest_code, quantize_blockwise,
+                        scale_blocks)
 from .codes import CODE_BOOKS, dynamic_code, fp4_code, get_code, int4_code
 from .double_quant import DoubleQuantState, double_dequantize, double_quantize
+from .error import code_usage, quantization_mse
+from .explorer import describe_quantization, quant_explorer
 from .fake import fake_quantize, fake_quantize_model_
 from .memory import bits_per_parameter
 from .nf4 import NF4_OFFSET, nf4_code
@@ -20,7 +25,8 @@ from .quantize import dequantize_4bit, quantize_4bit
 
 __all__ = [
     "CODE_BOOKS", "DoubleQuantState", "NF4_OFFSET", "bits_per_parameter", "blockwise_absmax",
-    "dequantize_4bit", "dequantize_blockwise", "double_dequantize", "double_quantize", "dynamic_code",
-    "fake_quantize", "fake_quantize_model_", "fp4_code", "get_code", "int4_code", "nearest_code",
-    "byte_table", "nf4_code", "pack_4bit", "quantize_4bit", "quantize_blockwise", "scale_blocks", "unpack_4bit",
+    "byte_table", "code_usage", "dequantize_4bit", "dequantize_blockwise", "describe_quantization",
+    "double_dequantize", "double_quantize", "dynamic_code", "fake_quantize", "fake_quantize_model_",
+    "fp4_code", "get_code", "int4_code", "nearest_code", "nf4_code", "pack_4bit", "quant_explorer",
+    "quantization_mse", "quantize_4bit", "quantize_blockwise", "scale_blocks", "unpack_4bit",
 ]

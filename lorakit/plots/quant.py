@@ -1,0 +1,137 @@
+"""Figures for notebook 03 (NF4 and double quantization): weight histograms, code books over the
+normal density, code usage, error and memory against block size, perplexity per format.
+
+Each function draws one new figure with labelled axes and returns it; in a notebook, assign the
+result (``fig = plot_...``) so the figure is shown once.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+CODE_COLOURS = {"int4": "tab:blue", "fp4": "tab:orange", "nf4": "tab:green", "nf4_dq": "tab:olive",
+                "fp32": "tab:grey"}
+
+
+def _normal_pdf(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    return torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+
+
+def plot_weight_histograms(weights: Mapping[str, torch.Tensor], ncols: int = 7, bins: int = 60,
+                           title: str = "Linear weights with a fitted normal"):
+    """A grid of histograms (density) of each tensor's values, with the normal of the same mean
+    and standard deviation drawn over it."""
+    if not weights:
+        raise ValueError("plot_weight_histograms needs at least one tensor")
+    nrows = math.ceil(len(weights) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 1.8 * nrows + 0.6), squeeze=False)
+    for ax, (name, w) in zip(axes.flat, weights.items()):
+        values = w.detach().float().reshape(-1).cpu()
+        mean, std = values.mean().item(), values.std().item()
+        ax.hist(values.numpy(), bins=bins, density=True, color="tab:blue", alpha=0.6)
+        x = torch.linspace(mean - 4 * std, mean + 4 * std, 200)
+        ax.plot(x, _normal_pdf(x, mean, std), color="black", linewidth=1)
+        ax.set_title(f"{name}\nσ = {std:.3f}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(weights):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("density (1 / weight unit)", fontsize=8)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("weight value", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_code_books(codes: Mapping[str, torch.Tensor], scaled: torch.Tensor, bins: int = 100,
+                    boundaries_of: str | None = "nf4",
+                    title: str = "Code values over the values they must represent"):
+    """Top: the density of ``scaled`` (weights divided by their block's absmax, in [-1, 1]), with
+    the rounding boundaries of the code book ``boundaries_of`` as vertical lines.
+    Bottom: one row of dots per code book at its 16 values, with the midpoints where rounding
+    switches from one value to the next as ticks."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, height_ratios=(2, 1))
+    top.hist(scaled.detach().float().reshape(-1).cpu().numpy(), bins=bins, range=(-1, 1), density=True,
+             color="tab:grey", alpha=0.6)
+    top.set_ylabel("density of w / absmax")
+    top.set_title(title)
+    for row, (name, code) in enumerate(codes.items()):
+        values = code.float().sort().values
+        midpoints = (values[:-1] + values[1:]) / 2
+        colour = CODE_COLOURS.get(name, None)
+        bottom.scatter(values, [row] * len(values), color=colour, s=18, zorder=3)
+        bottom.scatter(midpoints, [row] * len(midpoints), color=colour, marker="|", s=120, alpha=0.5)
+        if name == boundaries_of:
+            for m in midpoints.tolist():
+                top.axvline(m, color=colour, alpha=0.4, linewidth=0.8)
+    bottom.set_yticks(range(len(codes)), list(codes))
+    bottom.set_ylim(-0.6, len(codes) - 0.4)
+    bottom.set_xlabel("normalised value w / absmax (dots: code values, ticks: rounding boundaries)")
+    bottom.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_code_usage(usage: Mapping[str, torch.Tensor], title: str = "How often each code value is used"):
+    """Grouped bars: for each code book, the fraction of values rounded to each of its 16 values,
+    given from the most negative value to the most positive (``code_usage(..., by_value=True)``).
+    The dashed line is 1/16."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / len(usage)
+    for i, (name, fractions) in enumerate(usage.items()):
+        positions = [k + (i - (len(usage) - 1) / 2) * width for k in range(len(fractions))]
+        ax.bar(positions, fractions.cpu().numpy(), width=width, label=name, color=CODE_COLOURS.get(name))
+    ax.axhline(1 / 16, color="black", linestyle="--", linewidth=1, label="1/16 (equal use)")
+    ax.set_xticks(range(16))
+    ax.set_xlabel("code value, rank from most negative (0) to most positive (15)")
+    ax.set_ylabel("fraction of weights")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_blocksize_sweep(blocksizes: Sequence[int], mse: Mapping[str, Sequence[float]],
+                         bits: Mapping[str, Sequence[float]],
+                         title: str = "Smaller blocks: less error, more memory"):
+    """Left: round-trip MSE against block size, one line per code book. Right: bits per
+    parameter against block size, one line per storage scheme. Log-2 block size axes."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, values in mse.items():
+        left.plot(blocksizes, values, marker="o", label=name, color=CODE_COLOURS.get(name))
+    left.set_ylabel("mean squared error (weight units²)")
+    left.set_yscale("log")
+    for name, values in bits.items():
+        right.plot(blocksizes, values, marker="o", label=name)
+    right.axhline(4, color="black", linestyle=":", linewidth=1, label="4 bits (indices alone)")
+    right.set_ylabel("storage (bits per parameter)")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(blocksizes), [str(b) for b in blocksizes])
+        ax.set_xlabel("block size (weights per absmax)")
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_perplexity(ppl: Mapping[str, float], title: str = "Held-out perplexity after fake quantization"):
+    """One bar per storage format; the dashed line is the first entry (the unquantized model)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = list(ppl)
+    ax.bar(names, [ppl[n] for n in names], color=[CODE_COLOURS.get(n, "tab:purple") for n in names])
+    ax.axhline(ppl[names[0]], color="black", linestyle="--", linewidth=1, label=f"{names[0]} baseline")
+    low, high = min(ppl.values()), max(ppl.values())
+    ax.set_ylim(low - 0.6 * (high - low) - 1e-3 * low, high + 0.3 * (high - low) + 1e-3 * high)
+    ax.set_xlabel("storage format of the linear weights")
+    ax.set_ylabel("perplexity (lower is better)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
