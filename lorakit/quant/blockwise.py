@@ -60,11 +60,12 @@ def nearest_code(scaled: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     midpoints strictly below each value, and the count is mapped back to the original index, so a
     value exactly on a midpoint gets the lower code value. Returns int64, the shape of ``scaled``.
     """
+    code = code.to(scaled.device)
     order = torch.argsort(code, stable=True)    # (K,) sorted position -> index in code
     ordered = code[order]
     midpoints = (ordered[:-1] + ordered[1:]) / 2  # (K-1,)
     position = torch.bucketize(scaled, midpoints)  # index into the sorted code
-    if torch.equal(order, torch.arange(len(code))):
+    if torch.equal(order, torch.arange(len(code), device=code.device)):
         return position                            # NF4 and the 8-bit codes are sorted already
     return order[position]
 
@@ -101,10 +102,10 @@ def scale_blocks(values: torch.Tensor, absmax: torch.Tensor, blocksize: int) -> 
     if absmax.numel() * blocksize != values.numel():
         raise ValueError(f"{values.numel()} values in blocks of {blocksize} need {values.numel() // blocksize} "
                          f"absmax values, got {absmax.numel()}")
-    return (values.reshape(-1, blocksize) * absmax.float().reshape(-1, 1)).reshape(-1)
+    return (values.reshape(-1, blocksize) * absmax.float().to(values.device).reshape(-1, 1)).reshape(-1)
 
 
 def dequantize_blockwise(indices: torch.Tensor, absmax: torch.Tensor, code: torch.Tensor,
                          blocksize: int = 64) -> torch.Tensor:
     """Undo :func:`quantize_blockwise`: ``code[indices] * absmax`` block by block, float32 ``(numel,)``."""
-    return scale_blocks(code[indices.reshape(-1).long()], absmax, blocksize)
+    return scale_blocks(code.to(indices.device)[indices.reshape(-1).long()], absmax, blocksize)

@@ -45,8 +45,11 @@ def _lookup_table(code: torch.Tensor) -> torch.Tensor:
 def quantize_8bit(x: torch.Tensor, blocksize: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Blockwise absmax quantization of a flat float32 tensor to the 8-bit dynamic code.
 
-    The last block may be partial (it is padded with zeros, which leave its absmax unchanged).
-    An all-zero block gets code index 0, as in bitsandbytes.
+    Rounding copies bitsandbytes' CPU kernel: ``x / absmax`` (as ``x * (1 / absmax)``) is mapped to
+    the nearest of 65,536 evenly spaced bins over [-1, 1] and the bin's code index is looked up in
+    a table; near the midpoint between two code values this can pick the farther one. The last
+    block may be partial (padded with zeros, which leave its absmax unchanged). An all-zero block
+    gets code index 0, as in bitsandbytes.
 
     Returns:
         ``(codes, absmax)``: uint8 of shape ``(numel,)`` and float32 of shape
@@ -54,21 +57,21 @@ def quantize_8bit(x: torch.Tensor, blocksize: int = 256) -> tuple[torch.Tensor, 
     """
     n = x.numel()
     n_blocks = -(-n // blocksize)
-    blocks = torch.zeros(n_blocks * blocksize, dtype=torch.float32)
+    blocks = torch.zeros(n_blocks * blocksize, dtype=torch.float32, device=x.device)
     blocks[:n] = x.reshape(-1)
     blocks = blocks.reshape(n_blocks, blocksize)
     absmax = blocks.abs().amax(dim=1)                                      # (n_blocks,)
     scaled = torch.clamp(blocks * (1.0 / absmax)[:, None], -1, 1)          # NaN where absmax == 0
     bins = (((scaled + 1.0) * 0.5) * (LUT_SIZE - 1) + 0.5).nan_to_num(0).long()  # truncation, as in C
-    codes = _lookup_table(dynamic_code())[bins]                            # (n_blocks, blocksize)
+    codes = _lookup_table(dynamic_code()).to(x.device)[bins]               # (n_blocks, blocksize)
     codes[absmax == 0] = 0
     return codes.reshape(-1)[:n], absmax
 
 
 def dequantize_8bit(codes: torch.Tensor, absmax: torch.Tensor, blocksize: int = 256) -> torch.Tensor:
     """``dynamic_code()[codes] * absmax`` block by block: float32, shape ``(numel,)``."""
-    values = dynamic_code()[codes.long()]                                       # (n,)
-    return values * absmax.repeat_interleave(blocksize)[: codes.numel()]
+    values = dynamic_code().to(codes.device)[codes.long()]  # (n,)
+    return values * absmax.to(codes.device).repeat_interleave(blocksize)[: codes.numel()]
 
 
 def double_quantize(absmax: torch.Tensor, blocksize: int = 256) -> DoubleQuantState:

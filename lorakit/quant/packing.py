@@ -42,5 +42,5 @@ def byte_table(code: torch.Tensor) -> torch.Tensor:
     """
     if code.shape != (16,):
         raise ValueError(f"a 4-bit code book has shape (16,), got {tuple(code.shape)}")
-    byte = torch.arange(256)
+    byte = torch.arange(256, device=code.device)
     return torch.stack([code[byte >> 4], code[byte & 0x0F]], dim=1)

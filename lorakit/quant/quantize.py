@@ -56,5 +56,5 @@ def dequantize_4bit(packed: torch.Tensor, absmax: torch.Tensor, shape: tuple[int
                          f"got {packed.numel()}")
     if packed.dtype != torch.uint8:
         raise TypeError(f"expected the packed uint8 bytes from quantize_4bit, got {packed.dtype}")
-    pairs = byte_table(get_code(code))[packed.reshape(-1).long()]  # (numel // 2, 2): high, low nibble
+    pairs = byte_table(get_code(code).to(packed.device))[packed.reshape(-1).long()]  # (numel // 2, 2): high, low nibble
     return scale_blocks(pairs.reshape(-1), absmax, blocksize).reshape(shape).to(dtype)
