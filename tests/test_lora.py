@@ -109,9 +109,10 @@ def test_merge_unmerge(bias):
     assert_close(layer(x), unmerged, rtol=1e-5, atol=1e-5)
 
 
-def test_merged_weight_matches_peft():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_merged_weight_matches_peft(dtype):
     torch.manual_seed(0)
-    base = nn.Linear(24, 40)
+    base = nn.Linear(24, 40).to(dtype)
     ours = LoRALinear(copy.deepcopy(base), 4, 8)
     ours.lora_B.weight.data.normal_()
     ref = peft_layer(copy.deepcopy(base), 4, 8)
@@ -119,7 +120,7 @@ def test_merged_weight_matches_peft():
     ref.lora_B["default"].weight.data.copy_(ours.lora_B.weight)
     ours.merge()
     ref.merge()
-    assert_close(ours.base_layer.weight, ref.base_layer.weight, rtol=0, atol=1e-6)
+    assert torch.equal(ours.base_layer.weight, ref.base_layer.weight)
 
 
 def test_base_unchanged_after_step_and_grads_only_on_lora():

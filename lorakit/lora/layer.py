@@ -117,7 +117,7 @@ class LoRALinear(nn.Module):
         if self.merged:
             return
         weight = self._mergeable_weight()
-        weight += self.delta_weight().to(weight.dtype)
+        weight += self.delta_weight()  # added in float32, rounded once to the weight's dtype (as PEFT)
         self.merged = True
 
     @torch.no_grad()
@@ -126,7 +126,7 @@ class LoRALinear(nn.Module):
         if not self.merged:
             return
         weight = self._mergeable_weight()
-        weight -= self.delta_weight().to(weight.dtype)
+        weight -= self.delta_weight()
         self.merged = False
 
     def _mergeable_weight(self) -> torch.Tensor:
