@@ -14,7 +14,8 @@ FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def check_blocksize(blocksize: int, numel: int) -> None:
-    """Raise a ``ValueError`` unless ``blocksize`` is a power of two (>= 2) dividing ``numel``."""
+    """Raise a ``TypeError`` unless ``blocksize`` is an int, and a ``ValueError`` unless it is a power
+    of two (>= 2) that divides ``numel``."""
     if isinstance(blocksize, bool) or not isinstance(blocksize, int):
         raise TypeError(f"blocksize must be an int (a power of two such as 64), got {type(blocksize).__name__}")
     if blocksize < 2 or blocksize & (blocksize - 1):
