@@ -6,6 +6,7 @@ and falls back to the shipped model, so a notebook keeps running in a workshop w
 """
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -18,8 +19,8 @@ DEFAULT_MODEL = str(TINY_LM_DIR)
 
 
 def _resolve(model_id: str | Path | None) -> str:
-    if model_id is None:
-        return DEFAULT_MODEL
+    if model_id is None:  # $LORAKIT_MODEL_ID lets CI's GPU job switch every notebook at once
+        model_id = os.environ.get("LORAKIT_MODEL_ID") or DEFAULT_MODEL
     if not isinstance(model_id, (str, Path)):
         raise TypeError(f"model_id must be a hub id or a local path (str), got {type(model_id).__name__}")
     model_id = str(model_id)
@@ -67,7 +68,8 @@ def load_model(model_id: str | Path | None = None, dtype: torch.dtype | None = N
     """A causal LM: the shipped tiny model by default, or ``model_id`` from the hub or a folder.
 
     Args:
-        model_id: ``None`` (the shipped ``data/tiny-lm``), a local folder, or a hub id.
+        model_id: ``None`` (``$LORAKIT_MODEL_ID`` if set, else the shipped ``data/tiny-lm``),
+            a local folder, or a hub id.
         dtype: default :func:`lorakit.device.compute_dtype` (fp32 on CPU, fp16 on a T4, bf16 on
             compute capability >= 8.0).
         device: default :func:`lorakit.device.get_device`. Ignored when ``device_map`` is passed
@@ -75,7 +77,9 @@ def load_model(model_id: str | Path | None = None, dtype: torch.dtype | None = N
         **kwargs: passed to ``AutoModelForCausalLM.from_pretrained`` (e.g. ``quantization_config``).
     """
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars clutter notebook outputs
     device = torch.device(device) if device is not None else get_device()
     dtype = dtype or compute_dtype(device)
     model, _ = _from_pretrained(AutoModelForCausalLM, model_id, dtype=dtype, **kwargs)

@@ -3,8 +3,9 @@
 
     python scripts/clean_notebooks.py notebooks/*.ipynb notebooks/solutions/*.ipynb
 
-Removes execution counts, per-cell execution metadata and widget state, keeps the kernelspec
-generic, and replaces absolute paths of this checkout (and the home folder) in outputs with
+Numbers code cells 1..n in order (nbval rejects a cell with outputs but no execution count, and a
+fixed numbering keeps diffs quiet), drops per-cell execution metadata and widget state, keeps the
+kernelspec generic, and replaces absolute paths of this checkout (and the home folder) in outputs with
 relative ones. Exits non-zero if an output still holds an absolute local path afterwards.
 """
 from __future__ import annotations
@@ -33,30 +34,30 @@ def clean(path: Path) -> list[str]:
         "language_info": {"name": "python"},
     }
     problems = []
+    count = 0
     for i, cell in enumerate(nb["cells"]):
-        cell.pop("id", None) if False else None
         meta = cell.get("metadata", {})
         for key in ("execution", "collapsed", "scrolled", "ExecuteTime"):
             meta.pop(key, None)
         cell["metadata"] = meta
         if cell["cell_type"] != "code":
             continue
-        cell["execution_count"] = None
+        count += 1
+        cell["execution_count"] = count
         for out in cell.get("outputs", []):
-            out.pop("execution_count", None) if "execution_count" in out else None
-            if "execution_count" in out or out.get("output_type") == "execute_result":
-                out["execution_count"] = None
+            if out.get("output_type") == "execute_result":
+                out["execution_count"] = count
             if "text" in out:
                 out["text"] = [_scrub(t) for t in out["text"]] if isinstance(out["text"], list) else _scrub(out["text"])
             for mime, value in out.get("data", {}).items():
-                if mime.startswith("text/") and mime != "text/html" or mime == "text/html":
+                if mime.startswith("text/"):
                     if isinstance(value, list):
                         out["data"][mime] = [_scrub(v) for v in value]
                     elif isinstance(value, str):
                         out["data"][mime] = _scrub(value)
             if "traceback" in out:
                 out["traceback"] = [_scrub(t) for t in out["traceback"]]
-            blob = json.dumps({k: v for k, v in out.items() if k != "data" or True})
+            blob = json.dumps(out)
             blob = re.sub(r'"image/png": "[^"]*"', "", blob)
             if LOCAL_PATH.search(blob):
                 problems.append(f"{path}: cell {i} output holds a local path: {LOCAL_PATH.search(blob).group(0)}")

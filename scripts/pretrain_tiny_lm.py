@@ -23,6 +23,7 @@ import torch
 
 from lorakit.data.corpus import corpus_sample, iter_documents
 from lorakit.data.qa import make_split
+from lorakit.data.world import vocabulary
 from lorakit.data.tokenizer import train_tokenizer
 from lorakit.evaluate import evaluate_qa, generate
 from lorakit.tiny_lm import TinyLMConfig, build_model, packed_batches
@@ -49,6 +50,20 @@ def retrieval_probe(model, tokenizer, examples) -> float:
     hits = [e["answers"]["text"][0] in re.findall(r"[A-Za-z]+", o) for o, e in zip(outs, examples)]
     model.train()
     return sum(hits) / len(hits)
+
+
+def copy_probe(model, tokenizer, n: int = 50) -> float:
+    """Induction check: after ``List: w1 .. wk.\nAgain: w1 w2``, does the model continue with w3 w4 ...?"""
+    rng = random.Random(5)
+    words = vocabulary()
+    prompts, targets = [], []
+    for _ in range(n):
+        seq = rng.sample(words, 10)
+        prompts.append(f"List: {' '.join(seq)}.\nAgain: {' '.join(seq[:2])}")
+        targets.append(" ".join(seq[2:6]))
+    outs = generate(model, tokenizer, prompts, max_new_tokens=6)
+    model.train()
+    return sum(o.strip().startswith(t) for o, t in zip(outs, targets)) / n
 
 
 def main() -> None:
@@ -113,11 +128,12 @@ def main() -> None:
             elapsed = time.time() - t_start
             hl = heldout_loss(model, heldout)
             rp = retrieval_probe(model, tokenizer, probe)
+            cp = copy_probe(model, tokenizer)
             tmpl = evaluate_qa(model, tokenizer, probe[:50])["exact_match"]
             model.train()
             tok_s = (step + 1) * args.batch_size * args.seq_len / elapsed
             row = {"step": step + 1, "train_loss": round(loss.item(), 4), "heldout_loss": round(hl, 4),
-                   "heldout_ppl": round(math.exp(hl), 3), "retrieval_probe": rp, "template_em": tmpl,
+                   "heldout_ppl": round(math.exp(hl), 3), "copy_probe": cp, "retrieval_probe": rp, "template_em": tmpl,
                    "minutes": round(elapsed / 60, 2), "tokens_per_s": round(tok_s)}
             log.append(row)
             print(json.dumps(row), flush=True)

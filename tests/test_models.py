@@ -2,6 +2,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
+from lorakit.device import compute_dtype, get_device
 from lorakit.models import DEFAULT_MODEL, load_model, load_tokenizer
 from lorakit.paths import TINY_LM_DIR
 
@@ -29,9 +30,11 @@ def test_shipped_as_small_safetensors():
     assert load_file(files[0])  # readable
 
 
-def test_load_model_defaults():
+def test_load_model_defaults(monkeypatch):
+    monkeypatch.delenv("LORAKIT_MODEL_ID", raising=False)
     model = load_model()
-    assert model.dtype == torch.float32 and next(model.parameters()).device.type == "cpu"
+    assert model.dtype == compute_dtype() and next(model.parameters()).device.type == get_device().type
+    assert model.config.hidden_size == AutoModelForCausalLM.from_pretrained(TINY_LM_DIR).config.hidden_size
     tok = load_tokenizer()
     assert tok.pad_token is not None
     out = model(**tok(["Mia lives in"], return_tensors="pt"))
@@ -52,3 +55,11 @@ def test_bad_model_id_type():
     import pytest
     with pytest.raises(TypeError, match="hub id or a local path"):
         load_model(42)
+
+
+def test_env_var_switches_the_default(monkeypatch, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(TINY_LM_DIR)
+    model.config.rms_norm_eps = 1e-3  # a recognisable copy
+    model.save_pretrained(tmp_path)
+    monkeypatch.setenv("LORAKIT_MODEL_ID", str(tmp_path))
+    assert load_model().config.rms_norm_eps == 1e-3

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from .world import NAMES, RELATIONS, VALUES, sample_facts, vocabulary
 
 DOC_KINDS = ("passage", "qa", "repeat", "lookup", "notes")
-DEFAULT_MIX = {"passage": 0.2, "qa": 0.35, "repeat": 0.15, "lookup": 0.15, "notes": 0.15}
+DEFAULT_MIX = {"passage": 0.15, "qa": 0.35, "repeat": 0.25, "lookup": 0.15, "notes": 0.10}
 EOS = "<|endoftext|>"
 
 
