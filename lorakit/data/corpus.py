@@ -5,8 +5,9 @@ predicts can be found by looking back. Plain fact passages give that gradient to
 (see ``shared/reference/tiny-model-experiments.md``), so the corpus mixes five document kinds:
 
 * ``passage``: facts about two to four people, then a recap that restates some of them in other words;
-* ``qa``: facts, then prose questions answered by a whole sentence ("Q: Where does Tom live?
-  A: Tom lives in Lima.") and sometimes by the bare value;
+* ``qa``: facts, then prose questions answered by the bare value or by a whole sentence
+  ("Q: Where does Tom live? A: Tom lives in Lima."); in half of them no relation repeats, so the
+  relation alone finds the fact, in the other half two people can share one (binding);
 * ``repeat``: a random list of world words, then the same list again (the classic condition for
   induction heads);
 * ``lookup``: key-value pairs, then look-ups of some keys (associative recall);
@@ -24,11 +25,13 @@ from collections.abc import Iterator
 from .world import NAMES, RELATIONS, VALUES, sample_facts, vocabulary
 
 DOC_KINDS = ("passage", "qa", "repeat", "lookup", "notes")
-DEFAULT_MIX = {"passage": 0.15, "qa": 0.35, "repeat": 0.25, "lookup": 0.15, "notes": 0.10}
+DEFAULT_MIX = {"passage": 0.10, "qa": 0.50, "repeat": 0.20, "lookup": 0.15, "notes": 0.05}
 EOS = "<|endoftext|>"
 
 
-def _facts(rng: random.Random):
+def _facts(rng: random.Random, distinct_relations: bool = False):
+    if distinct_relations:
+        return sample_facts(rng, n_people=rng.randint(2, 3), facts_per_person=(1, 3), distinct_relations=True)
     return sample_facts(rng, n_people=rng.randint(2, 4), facts_per_person=(1, 4))
 
 
@@ -40,8 +43,8 @@ def passage_doc(rng: random.Random) -> str:
     return text + "\n" + opener + " " + " ".join(f.sentence(rng) for f in recap)
 
 
-def qa_doc(rng: random.Random, p_short: float = 0.25) -> str:
-    facts = _facts(rng)
+def qa_doc(rng: random.Random, p_short: float = 0.5) -> str:
+    facts = _facts(rng, distinct_relations=rng.random() < 0.5)
     lines = [" ".join(f.sentence(rng) for f in facts)]
     for fact in rng.sample(facts, min(len(facts), rng.randint(2, 6))):
         answer = fact.value if rng.random() < p_short else fact.sentence(rng)

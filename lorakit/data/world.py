@@ -88,9 +88,13 @@ class Fact:
         return rng.choice(QUESTION_TEMPLATES[self.relation]).format(n=self.person)
 
 
-def sample_facts(rng: random.Random, n_people: int, facts_per_person: tuple[int, int]) -> list[Fact]:
+def sample_facts(rng: random.Random, n_people: int, facts_per_person: tuple[int, int],
+                 distinct_relations: bool = False) -> list[Fact]:
     """Distinct people, each with a few distinct relations, values drawn at random.
 
+    With ``distinct_relations`` no relation is used twice in the whole passage (one city, one
+    job, ...), so a question is answered by finding the right relation; without it, two people
+    can share a relation and the answer also depends on the person (binding).
     Returns the facts in a random order (sentences of different people interleave).
     """
     if not 1 <= n_people <= len(NAMES):
@@ -98,9 +102,19 @@ def sample_facts(rng: random.Random, n_people: int, facts_per_person: tuple[int,
     lo, hi = facts_per_person
     if not 1 <= lo <= hi <= len(RELATIONS):
         raise ValueError(f"facts_per_person must satisfy 1 <= lo <= hi <= {len(RELATIONS)}, got {facts_per_person}")
+    if distinct_relations and n_people * lo > len(RELATIONS):
+        raise ValueError(f"{n_people} people with at least {lo} facts each need more than "
+                         f"{len(RELATIONS)} distinct relations")
     facts = []
-    for person in rng.sample(NAMES, n_people):
-        for relation in rng.sample(RELATIONS, rng.randint(lo, hi)):
+    unused = rng.sample(RELATIONS, len(RELATIONS)) if distinct_relations else []
+    for i, person in enumerate(rng.sample(NAMES, n_people)):
+        k = rng.randint(lo, hi)
+        if distinct_relations:
+            k = min(k, len(unused) - lo * (n_people - 1 - i))
+            relations, unused = unused[:k], unused[k:]
+        else:
+            relations = rng.sample(RELATIONS, k)
+        for relation in relations:
             facts.append(Fact(person, relation, rng.choice(VALUES[relation])))
     rng.shuffle(facts)
     return facts
