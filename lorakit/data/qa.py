@@ -2,10 +2,10 @@
 
 Examples use SQuAD's schema (``id, title, context, question, answers: {text, answer_start}``), so
 the same prompt template and code run on real SQuAD on the Colab path. Passages mention two or three
-people with two or three facts each, interleaved, in varied wording, and no relation repeats in a
-passage: the reader must find the one sentence that states the asked relation (a home, a job, a
-pet...) among four to nine, whatever its wording, and copy its value. (A harder variant, where two
-people share a relation and the name decides, is ``make_example(..., binding=True)``.)
+people with two to four facts each, interleaved, in varied wording. Two people often share a relation
+(both have a pet), so the reader must find the sentence that states the asked relation *of the asked
+person*, whatever its wording, and copy its value: the value's type alone does not give it away.
+(An easier variant, where no relation repeats in a passage, is ``make_example(..., binding=False)``.)
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ SPLIT_SEEDS = {"train": 1001, "validation": 2002, "test": 3003}
 SPLIT_SIZES = {"train": 2000, "validation": 200, "test": 500}
 
 
-def make_example(rng: random.Random, idx: str, binding: bool = False) -> dict:
+def make_example(rng: random.Random, idx: str, binding: bool = True) -> dict:
     """One SQuAD-style example whose answer is a span of its context."""
     if binding:
         facts = sample_facts(rng, n_people=rng.randint(2, 3), facts_per_person=(2, 4))
