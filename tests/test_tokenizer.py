@@ -17,7 +17,7 @@ def test_answer_after_newline_is_the_token_read_after_a_space(shipped, word):
     after_space = shipped(f"lives in {word}", add_special_tokens=False)["input_ids"][-1:]
     after_newline = shipped(f"### ANSWER\n{word}", add_special_tokens=False)["input_ids"][-1:]
     assert after_newline == after_space
-    assert shipped.convert_ids_to_tokens(after_space) == [word], f"{word!r} should be a single token"
+    assert shipped.convert_ids_to_tokens(after_space) == [f"Ġ{word}"], f"{word!r} should be one token"
 
 
 def test_round_trip(shipped):
