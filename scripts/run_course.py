@@ -45,7 +45,7 @@ def run_notebook(path: Path, out_dir: Path, results_dir: Path, timeout: int) -> 
     return status, seconds, error
 
 
-def headline(results: dict, width: int = 70) -> str:
+def headline(results: dict, width: int = 100) -> str:
     parts = []
     for key, value in results.items():
         if isinstance(value, float):
