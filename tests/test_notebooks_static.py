@@ -80,7 +80,7 @@ def test_exercises_have_checkers_and_solutions(path):
 @pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
 def test_no_remote_code_no_tokens(path):
     text = path.read_text()
-    assert "trust_remote_code=True" not in text
+    assert "trust_remote_code" + "=True" not in text  # split so this file does not match itself
     assert not TOKEN.search(text), "a notebook must never hold a token"
 
 
