@@ -63,6 +63,24 @@ def evaluate_qa(model, tokenizer, examples: Sequence[dict], max_new_tokens: int 
     return {"exact_match": sum(em) / n, "in_context": sum(found) / n, "predictions": preds}
 
 
+def own_format_prompt(example: dict) -> str:
+    """The question as the tiny model's pretraining text asks it: ``<context>\nQ: <question> A:``."""
+    return f"{example['context']}\nQ: {example['question']} A:"
+
+
+def answer_in_reply_rate(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 24,
+                         prompt_fn: Callable[[dict], str] = own_format_prompt) -> dict:
+    """How often the gold answer appears as a word of the model's reply (any phrasing counts).
+
+    Exact match asks for the bare answer; this asks only whether the model *found* it, e.g.
+    "Tom lives in Lima." for "Lima". With the default prompt it measures whether a base model can
+    read a passage in the format it was pretrained on. Returns ``{"rate": fraction, "replies": [...]}``.
+    """
+    replies = generate(model, tokenizer, [prompt_fn(e) for e in examples], max_new_tokens=max_new_tokens)
+    hits = [e["answers"]["text"][0] in re.findall(r"[A-Za-z]+", r) for r, e in zip(replies, examples)]
+    return {"rate": sum(hits) / max(len(examples), 1), "replies": replies}
+
+
 @torch.no_grad()
 def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 256) -> float:
     """Token-level perplexity of ``model`` on ``texts`` (each text its own sequence, EOS appended).

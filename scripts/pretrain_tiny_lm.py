@@ -15,20 +15,19 @@ import argparse
 import json
 import math
 import random
-import re
 import time
 from pathlib import Path
 
 import torch
 
-from lorakit.data.corpus import corpus_sample, iter_documents
+from lorakit.data.corpus import HELDOUT_SEED, corpus_sample, iter_documents
 from lorakit.data.qa import make_split
 from lorakit.data.world import vocabulary
 from lorakit.data.tokenizer import train_tokenizer
-from lorakit.evaluate import evaluate_qa, generate
+from lorakit.evaluate import answer_in_reply_rate, evaluate_qa, generate
 from lorakit.tiny_lm import TinyLMConfig, build_model, packed_batches
 
-TOKENIZER_SEED, TRAIN_SEED, HELDOUT_SEED = 7, 11, 13
+TOKENIZER_SEED, TRAIN_SEED = 7, 11
 
 
 def heldout_loss(model, batches: list[torch.Tensor]) -> float:
@@ -42,14 +41,6 @@ def heldout_loss(model, batches: list[torch.Tensor]) -> float:
 def _loss(model, batch: torch.Tensor) -> float:
     logits = model(input_ids=batch[:, :-1]).logits
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten()).item()
-
-
-def retrieval_probe(model, tokenizer, examples) -> float:
-    prompts = [f"{e['context']}\nQ: {e['question']} A:" for e in examples]
-    outs = generate(model, tokenizer, prompts, max_new_tokens=24)
-    hits = [e["answers"]["text"][0] in re.findall(r"[A-Za-z]+", o) for o, e in zip(outs, examples)]
-    model.train()
-    return sum(hits) / len(hits)
 
 
 def copy_probe(model, tokenizer, n: int = 50) -> float:
@@ -127,7 +118,7 @@ def main() -> None:
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             elapsed = time.time() - t_start
             hl = heldout_loss(model, heldout)
-            rp = retrieval_probe(model, tokenizer, probe)
+            rp = answer_in_reply_rate(model, tokenizer, probe)["rate"]
             cp = copy_probe(model, tokenizer)
             tmpl = evaluate_qa(model, tokenizer, probe[:50])["exact_match"]
             model.train()

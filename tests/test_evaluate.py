@@ -4,7 +4,8 @@ import pytest
 
 from lorakit.data.corpus import heldout_texts
 from lorakit.data.qa import make_split
-from lorakit.evaluate import evaluate_qa, exact_match, generate, normalize_answer, perplexity
+from lorakit.evaluate import (answer_in_reply_rate, evaluate_qa, exact_match, generate, normalize_answer,
+                               own_format_prompt, perplexity)
 from lorakit.models import load_model, load_tokenizer
 
 
@@ -49,3 +50,17 @@ def test_perplexity_is_finite_and_above_one(tiny):
 def test_perplexity_needs_texts(tiny):
     with pytest.raises(ValueError, match="at least one text"):
         perplexity(*tiny, [])
+
+
+def test_answer_in_reply_rate_needs_the_passage(tiny):
+    model, tok = tiny
+    examples = make_split("validation", 40)
+    read = answer_in_reply_rate(model, tok, examples)
+    assert len(read["replies"]) == 40 and read["rate"] >= 0.8, "the shipped model reads its own format"
+    blind = answer_in_reply_rate(model, tok, examples, prompt_fn=lambda e: f"Q: {e['question']} A:")
+    assert blind["rate"] <= 0.4, "without the passage the answer can only be guessed"
+
+
+def test_own_format_prompt():
+    e = make_split("test", 1)[0]
+    assert own_format_prompt(e) == f"{e['context']}\nQ: {e['question']} A:"
