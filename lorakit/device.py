@@ -6,12 +6,19 @@ The rule the course follows everywhere:
 * Any other CUDA GPU (a T4 is 7.5): ``float16``. ``torch.cuda.is_bf16_supported()`` answers
   True on a T4 because bf16 is emulated there, slowly, so it is deliberately not consulted.
 * CPU: ``float32``.
+
+``$LORAKIT_DTYPE`` (``float32``, ``float16`` or ``bfloat16``) overrides the rule everywhere: ``make
+t4-sim`` sets ``float16`` to run the T4's number format on the CPU.
 """
 from __future__ import annotations
+
+import os
 
 import torch
 
 BF16_MIN_CAPABILITY = (8, 0)
+DTYPE_ENV = "LORAKIT_DTYPE"
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def get_device() -> torch.device:
@@ -23,7 +30,13 @@ def compute_dtype(device: torch.device | str | None = None) -> torch.dtype:
     """The dtype for matrix work on ``device`` (default: :func:`get_device`).
 
     bf16 needs compute capability >= 8.0; a T4 (7.5) gets fp16; the CPU gets fp32.
+    ``$LORAKIT_DTYPE`` overrides this (see the module docstring).
     """
+    forced = os.environ.get(DTYPE_ENV)
+    if forced:
+        if forced not in DTYPES:
+            raise ValueError(f"${DTYPE_ENV} must be one of {sorted(DTYPES)}, got {forced!r}")
+        return DTYPES[forced]
     device = torch.device(device) if device is not None else get_device()
     if device.type != "cuda":
         return torch.float32

@@ -53,14 +53,15 @@ def evaluate_qa(model, tokenizer, examples: Sequence[dict], max_new_tokens: int 
     """Exact match of greedy answers on ``examples``.
 
     Returns ``{"exact_match": fraction, "in_context": fraction of answers found in the context,
-    "predictions": [...]}``. ``in_context`` shows whether the model reads the passage at all.
+    "predictions": [...], "correct": [bool per example]}``. ``in_context`` shows whether the model
+    reads the passage at all; ``correct`` feeds :func:`lorakit.stats.bootstrap_ci`.
     """
     prompts = [prompt_fn(e) for e in examples]
     preds = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
     em = [exact_match(p, e["answers"]["text"]) for p, e in zip(preds, examples)]
     found = [bool(p.strip()) and p.strip().rstrip(".") in e["context"] for p, e in zip(preds, examples)]
     n = max(len(examples), 1)
-    return {"exact_match": sum(em) / n, "in_context": sum(found) / n, "predictions": preds}
+    return {"exact_match": sum(em) / n, "in_context": sum(found) / n, "predictions": preds, "correct": em}
 
 
 def own_format_prompt(example: dict) -> str:

@@ -1,8 +1,14 @@
-"""Where the course's shipped files live, wherever the notebook runs from."""
+"""Where the course's shipped files live, wherever the notebook runs from.
+
+The only module that knows the repository's layout: everything else imports these names.
+"""
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 TINY_LM_DIR = DATA_DIR / "tiny-lm"
+TINY_LM_ALIASES = ("tiny-lm", "data/tiny-lm")   # names that mean the shipped model
 QA_DIR = DATA_DIR / "qa"
 CONFIGS_DIR = DATA_DIR / "configs"
+RESULTS_DATA_DIR = DATA_DIR / "results"         # precomputed sweeps that notebooks re-check live
+BUILD_DIR = REPO_ROOT / "build"

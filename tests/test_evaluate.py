@@ -37,7 +37,8 @@ def test_generate_is_greedy_and_batch_independent(tiny):
 def test_evaluate_qa_fields(tiny):
     model, tok = tiny
     out = evaluate_qa(model, tok, make_split("test", 8))
-    assert set(out) == {"exact_match", "in_context", "predictions"} and len(out["predictions"]) == 8
+    assert set(out) == {"exact_match", "in_context", "predictions", "correct"} and len(out["predictions"]) == 8
+    assert sum(out["correct"]) / 8 == out["exact_match"]
     assert 0.0 <= out["exact_match"] <= 1.0
 
 
