@@ -1,4 +1,4 @@
-"""Exact match on the QA task, and batched greedy generation to get the answers."""
+"""Exact match on the QA task, batched greedy generation to get the answers, and perplexity."""
 from __future__ import annotations
 
 import re
@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .data.corpus import own_format_prompt
 from .data.qa import format_prompt
 
 
@@ -62,11 +63,6 @@ def evaluate_qa(model, tokenizer, examples: Sequence[dict], max_new_tokens: int 
     found = [bool(p.strip()) and p.strip().rstrip(".") in e["context"] for p, e in zip(preds, examples)]
     n = max(len(examples), 1)
     return {"exact_match": sum(em) / n, "in_context": sum(found) / n, "predictions": preds, "correct": em}
-
-
-def own_format_prompt(example: dict) -> str:
-    """The question as the tiny model's pretraining text asks it: ``<context>\nQ: <question> A:``."""
-    return f"{example['context']}\nQ: {example['question']} A:"
 
 
 def answer_in_reply_rate(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 24,

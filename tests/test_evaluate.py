@@ -5,7 +5,7 @@ import pytest
 from lorakit.data.corpus import heldout_texts
 from lorakit.data.qa import make_split
 from lorakit.evaluate import (answer_in_reply_rate, evaluate_qa, exact_match, generate, normalize_answer,
-                               own_format_prompt, perplexity)
+                               perplexity)
 from lorakit.models import load_model, load_tokenizer
 
 
@@ -60,8 +60,3 @@ def test_answer_in_reply_rate_needs_the_passage(tiny):
     assert len(read["replies"]) == 40 and read["rate"] >= 0.8, "the shipped model reads its own format"
     blind = answer_in_reply_rate(model, tok, examples, prompt_fn=lambda e: f"Q: {e['question']} A:")
     assert blind["rate"] <= 0.4, "without the passage the answer can only be guessed"
-
-
-def test_own_format_prompt():
-    e = make_split("test", 1)[0]
-    assert own_format_prompt(e) == f"{e['context']}\nQ: {e['question']} A:"
