@@ -24,6 +24,15 @@ def exact_match(prediction: str, golds: Sequence[str]) -> bool:
     return any(normalize_answer(prediction) == normalize_answer(g) for g in golds)
 
 
+def answer_in_reply(reply: str, golds: Sequence[str]) -> bool:
+    """True when a normalised gold answer appears as whole words in the normalised reply.
+
+    The lenient twin of :func:`exact_match`: "Tom lives in Lima." counts for "Lima", "Limassol" does not.
+    """
+    padded = f" {normalize_answer(reply)} "
+    return any(normalize_answer(g) and f" {normalize_answer(g)} " in padded for g in golds)
+
+
 @torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8,
              batch_size: int = 32, stop_at_newline: bool = True) -> list[str]:
@@ -51,31 +60,40 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8,
 
 def evaluate_qa(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 8,
                 prompt_fn: Callable[[dict], str] = format_prompt, batch_size: int = 32) -> dict:
-    """Exact match of greedy answers on ``examples``.
+    """Greedy answers to ``examples`` (first line of the reply), scored strictly and leniently.
 
-    Returns ``{"exact_match": fraction, "in_context": fraction of answers found in the context,
-    "predictions": [...], "correct": [bool per example]}``. ``in_context`` shows whether the model
-    reads the passage at all; ``correct`` feeds :func:`lorakit.stats.bootstrap_ci`.
+    Args:
+        prompt_fn: the prompt format (default the course's template; e.g.
+            :func:`lorakit.data.corpus.own_format_prompt` for the pretraining format).
+        batch_size: prompts per generation batch (a preset's ``eval_batch_size``); memory grows with
+            it, never with ``len(examples)``.
+
+    Returns ``{"exact_match": fraction, "correct": [bool per example], "answer_in_reply": fraction,
+    "in_reply": [bool per example], "in_context": fraction, "predictions": [...]}``: exact match
+    (:func:`exact_match`), the lenient :func:`answer_in_reply`, and how often the bare prediction
+    occurs in the context (does the model copy from the passage at all). The per-example lists feed
+    :func:`lorakit.stats.bootstrap_ci`.
     """
     prompts = [prompt_fn(e) for e in examples]
     preds = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
     em = [exact_match(p, e["answers"]["text"]) for p, e in zip(preds, examples)]
+    in_reply = [answer_in_reply(p, e["answers"]["text"]) for p, e in zip(preds, examples)]
     found = [bool(p.strip()) and p.strip().rstrip(".") in e["context"] for p, e in zip(preds, examples)]
     n = max(len(examples), 1)
-    return {"exact_match": sum(em) / n, "in_context": sum(found) / n, "predictions": preds, "correct": em}
+    return {"exact_match": sum(em) / n, "correct": em, "answer_in_reply": sum(in_reply) / n,
+            "in_reply": in_reply, "in_context": sum(found) / n, "predictions": preds}
 
 
 def answer_in_reply_rate(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 24,
-                         prompt_fn: Callable[[dict], str] = own_format_prompt) -> dict:
-    """How often the gold answer appears as a word of the model's reply (any phrasing counts).
+                         prompt_fn: Callable[[dict], str] = own_format_prompt, batch_size: int = 32) -> dict:
+    """How often the gold answer appears in the model's reply (any phrasing counts): the reading probe.
 
-    Exact match asks for the bare answer; this asks only whether the model *found* it, e.g.
-    "Tom lives in Lima." for "Lima". With the default prompt it measures whether a base model can
-    read a passage in the format it was pretrained on. Returns ``{"rate": fraction, "replies": [...]}``.
+    With the default prompt it measures whether a base model can read a passage in the format it was
+    pretrained on (``scripts/pretrain_tiny_lm.py`` logs it). The same numbers as
+    :func:`evaluate_qa`'s ``answer_in_reply``; returns ``{"rate": fraction, "replies": [...]}``.
     """
-    replies = generate(model, tokenizer, [prompt_fn(e) for e in examples], max_new_tokens=max_new_tokens)
-    hits = [e["answers"]["text"][0] in re.findall(r"[A-Za-z]+", r) for r, e in zip(replies, examples)]
-    return {"rate": sum(hits) / max(len(examples), 1), "replies": replies}
+    scored = evaluate_qa(model, tokenizer, examples, max_new_tokens, prompt_fn, batch_size)
+    return {"rate": scored["answer_in_reply"], "replies": scored["predictions"]}
 
 
 @torch.no_grad()

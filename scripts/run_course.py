@@ -2,7 +2,12 @@
 """Execute every course notebook headless, write them and their HTML to build/course/, print a summary.
 
     python scripts/run_course.py                    # all of notebooks/NN_*.ipynb, in order
+    python scripts/run_course.py --solutions        # ... then notebooks/solutions/*.ipynb
     python scripts/run_course.py --only notebooks/00_start_here.ipynb
+
+``make t4-sim`` runs it with ``--solutions --out build/t4-sim`` and the environment of the T4 path
+(``LORAKIT_MODEL_ID``, ``LORAKIT_DTYPE=float16``, ``LORAKIT_PRESET=sim``); CI's GPU job runs it on a
+real GPU with a hub model. Both execute every cell and compare no outputs.
 
 Each notebook runs in its own kernel from the ``notebooks/`` folder. It names itself with
 ``lorakit.results.start("<its stem>")`` and records its headline numbers; this script points
@@ -66,9 +71,12 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", help="notebook paths (default: every notebooks/NN_*.ipynb)")
     ap.add_argument("--out", default=str(BUILD_DIR / "course"))
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    ap.add_argument("--solutions", action="store_true", help="also run notebooks/solutions/*.ipynb")
     args = ap.parse_args()
 
     notebooks = [Path(p).resolve() for p in args.only] if args.only else sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if args.solutions:
+        notebooks += sorted((NOTEBOOKS_DIR / "solutions").glob("*.ipynb"))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     # the kernels inherit this, so the notebooks' record() and our load() use the same folder
@@ -90,6 +98,7 @@ def main() -> int:
     print(f"{'-' * name_w}  {'-' * 6}  {'-' * 7}  {'-' * 40}")
     for name, status, seconds, text in rows:
         print(f"{name:<{name_w}}  {status:<6}  {seconds:7.1f}  {text}")
+    print(f"{'total':<{name_w}}  {'':<6}  {sum(r[2] for r in rows):7.1f}")
     print(f"\nexecuted notebooks and HTML in {os.path.relpath(out_dir, Path.cwd())}/, "
           f"summary in {os.path.relpath(out_dir / 'summary.json', Path.cwd())}")
     return 0 if all(r[1] == "ok" for r in rows) else 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tomllib
@@ -58,9 +59,9 @@ KAGGLE = "https://kaggle.com/static/images/open-in-kaggle.svg"
 ROW_LINK = re.compile(r"\]\((notebooks/[0-9][0-9]_[^)]+\.ipynb)\)")
 
 
-def course_location(pyproject: Path = PYPROJECT) -> tuple[str, str]:
+def course_location(pyproject: Path | None = None) -> tuple[str, str]:
     """(repo, branch) from ``[tool.lorakit]``, e.g. ``("lorakit-course/lorakit", "main")``."""
-    table = tomllib.loads(pyproject.read_text())["tool"]["lorakit"]
+    table = tomllib.loads((pyproject or PYPROJECT).read_text())["tool"]["lorakit"]
     return table["repo"], table["branch"]
 
 
@@ -95,8 +96,9 @@ def render_notebook(path: Path, source: str) -> bool:
     return new != text
 
 
-def render_readme(repo: str, branch: str, readme: Path = README) -> bool:
+def render_readme(repo: str, branch: str, readme: Path | None = None) -> bool:
     """Rewrite the last column of every README table row that links a notebook; return whether it changed."""
+    readme = readme or README
     text = readme.read_text()
     lines = []
     for line in text.splitlines(keepends=True):
@@ -112,8 +114,9 @@ def render_readme(repo: str, branch: str, readme: Path = README) -> bool:
     return new != text
 
 
-def set_location(repo: str, branch: str, pyproject: Path = PYPROJECT) -> None:
+def set_location(repo: str, branch: str, pyproject: Path | None = None) -> None:
     """Write ``repo`` and ``branch`` into ``[tool.lorakit]`` (the rest of the file is kept as is)."""
+    pyproject = pyproject or PYPROJECT
     text = pyproject.read_text()
     section = text.index("[tool.lorakit]")
     head, tail = text[:section], text[section:]
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         changed.append(README)
     print(f"course at github.com/{repo} (branch {branch}); rewrote {len(changed)} file(s)")
     for path in changed:
-        print(f"  {path.relative_to(REPO_ROOT)}")
+        print(f"  {os.path.relpath(path, REPO_ROOT)}")
     return 0
 
 

@@ -4,8 +4,9 @@ import pytest
 
 from lorakit.data.corpus import heldout_texts
 from lorakit.data.qa import make_split
-from lorakit.evaluate import (answer_in_reply_rate, evaluate_qa, exact_match, generate, normalize_answer,
-                               perplexity)
+from lorakit.data.corpus import own_format_prompt
+from lorakit.evaluate import (answer_in_reply, answer_in_reply_rate, evaluate_qa, exact_match, generate,
+                              normalize_answer, perplexity)
 from lorakit.models import load_model, load_tokenizer
 
 
@@ -20,6 +21,13 @@ def test_exact_match():
     assert exact_match("lima.", ["Lima"]) and exact_match("Oslo", ["Lima", "Oslo"])
     assert not exact_match("Lima Oslo", ["Lima"])
 
+
+@pytest.mark.parametrize("reply, golds, expected", [
+    ("Tom lives in Lima.", ["Lima"], True), ("lima", ["Lima"], True), ("He moved to Limassol", ["Lima"], False),
+    ("the New York one", ["New York"], True), ("", ["Lima"], False), ("Oslo", ["Lima", "Oslo"], True),
+])
+def test_answer_in_reply(reply, golds, expected):
+    assert answer_in_reply(reply, golds) is expected
 
 @pytest.fixture(scope="module")
 def tiny():
@@ -36,10 +44,11 @@ def test_generate_is_greedy_and_batch_independent(tiny):
 
 def test_evaluate_qa_fields(tiny):
     model, tok = tiny
-    out = evaluate_qa(model, tok, make_split("test", 8))
-    assert set(out) == {"exact_match", "in_context", "predictions", "correct"} and len(out["predictions"]) == 8
-    assert sum(out["correct"]) / 8 == out["exact_match"]
-    assert 0.0 <= out["exact_match"] <= 1.0
+    out = evaluate_qa(model, tok, make_split("test", 8), batch_size=3)
+    assert set(out) == {"exact_match", "correct", "answer_in_reply", "in_reply", "in_context", "predictions"}
+    assert len(out["predictions"]) == 8
+    assert sum(out["correct"]) / 8 == out["exact_match"] and sum(out["in_reply"]) / 8 == out["answer_in_reply"]
+    assert all(r or not c for c, r in zip(out["correct"], out["in_reply"])), "an exact match is also in the reply"
 
 
 def test_perplexity_is_finite_and_above_one(tiny):
@@ -60,3 +69,11 @@ def test_answer_in_reply_rate_needs_the_passage(tiny):
     assert len(read["replies"]) == 40 and read["rate"] >= 0.8, "the shipped model reads its own format"
     blind = answer_in_reply_rate(model, tok, examples, prompt_fn=lambda e: f"Q: {e['question']} A:")
     assert blind["rate"] <= 0.4, "without the passage the answer can only be guessed"
+
+
+def test_reading_probe_equals_evaluate_qa_in_own_format(tiny):
+    model, tok = tiny
+    examples = make_split("validation", 8)
+    probe = answer_in_reply_rate(model, tok, examples, batch_size=4)
+    scored = evaluate_qa(model, tok, examples, max_new_tokens=24, prompt_fn=own_format_prompt)
+    assert probe == {"rate": scored["answer_in_reply"], "replies": scored["predictions"]}
