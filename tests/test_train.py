@@ -73,7 +73,7 @@ def test_full_finetune_in_float16_stays_finite_and_learns(tok):
     model = load_model(dtype=torch.float16)
     before = model.model.layers[1].self_attn.v_proj.weight.detach().clone()
     run = finetune(model, tok, make_split("train", 8), FP16_RUN, to_pair=short_pair)
-    assert run.compute_dtype == "float16" and run.steps == 20
+    assert run.compute_dtype == "float16" and run.steps == 20 and run.skipped_steps < 3
     assert all(math.isfinite(x) for x in run.losses) and _falls(run.losses), run.losses
     assert _finite(model), "a weight went non-finite: fp16 weights stepped without fp32 masters"
     after = model.model.layers[1].self_attn.v_proj.weight
