@@ -48,10 +48,16 @@ def _solutions_for(path: Path) -> Path | None:
 
 
 def _exercise_cells(path: Path):
-    """(checker names, cell) for every code cell that calls a checker from lorakit.exercises.nbNN."""
-    module = f"lorakit.exercises.nb{path.stem[:2]}"
-    return [(CHECKER_CALL.findall(_source(c)), c) for c in _code_cells(_load(path))
-            if module in _source(c) and CHECKER_CALL.search(_source(c))]
+    """(checker names, cell) for every code cell that calls a checker imported from lorakit.exercises.nbNN.
+
+    The import may sit in the exercise cell or in any earlier cell of the notebook.
+    """
+    cells = _code_cells(_load(path))
+    module = re.compile(rf"^from lorakit\.exercises\.nb{path.stem[:2]} import (?:\(([^)]*)\)|([\w ,]+)$)", re.M)
+    checkers = {n.strip() for c in cells for m in module.finditer(_source(c))
+                for n in (m.group(1) or m.group(2)).split(",")}
+    found = [([n for n in CHECKER_CALL.findall(_source(c)) if n in checkers], c) for c in cells]
+    return [(names, c) for names, c in found if names]
 
 
 def test_there_are_notebooks():
