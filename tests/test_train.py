@@ -58,7 +58,7 @@ def short_pair(example):
     return example["question"], example["answers"]["text"][0]
 
 
-FP16_RUN = TrainConfig(max_steps=20, max_seconds=None, batch_size=4, warmup_steps=2, lr=1e-3)
+FP16_RUN = TrainConfig(max_steps=20, max_seconds=None, batch_size=2, warmup_steps=2, lr=1e-3)
 
 
 def _finite(model) -> bool:
