@@ -156,11 +156,11 @@ def run_all(page, lab, name: str) -> list[dict]:
     page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
     dialogs = page.locator(".jp-Dialog")
     assert dialogs.count() == 0, f"JupyterLab shows a dialog: {dialogs.first.inner_text()}"
-    _menu(page, "Edit", "notebook:clear-all-cell-outputs")
+    _menu(page, "Edit", "editmenu:clear-all")            # Clear Outputs of All Cells
     cells = page.evaluate(CELLS_JS)
     assert all(not c["outputs"] for c in cells), "outputs were not cleared before running"
     start = time.perf_counter()
-    _menu(page, "Run", "notebook:run-all-cells")
+    _menu(page, "Run", "runmenu:run-all")                # Run All Cells
     page.wait_for_function(RUN_DONE_JS, timeout=RUN_TIMEOUT_MS, polling=500)
     print(f"{name}: all cells ran in JupyterLab in {time.perf_counter() - start:.1f} s")
     cells = page.evaluate(CELLS_JS)
