@@ -57,7 +57,8 @@ def lab():
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", str(LAB_DIR / "notebooks"), "--no-browser",
          "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True"],
+         f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],   # CI runs as root
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}/"
     try:
@@ -208,6 +209,13 @@ def explorer(page, cells: list[dict]):
     return box
 
 
+def screenshot(page, box, name: str) -> None:
+    """The page with the explorer in the middle of the notebook's viewport, to build/browser/<name>."""
+    box.evaluate("el => el.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
 def result_text(box) -> str:
     return box.locator(".widget-html pre").inner_text().strip()
 
@@ -243,12 +251,12 @@ def test_notebook_01_runs_and_its_explorer_counts_like_lorakit(page, lab):
     model = box.locator(".widget-dropdown select").first.input_value()
     targets = active_button(box)
     assert result_text(box) == describe_lora(model, TARGET_PRESETS[targets], 8), "the explorer's first text"
-    page.screenshot(path=str(SCREENSHOTS / "lab-01-explorer-before.png"))
+    screenshot(page, box, "lab-01-explorer-before.png")
 
     r = int(drag_slider(page, box, 0.8))
     assert r != 8, "the slider did not move"
     shown = result_text(box)
-    page.screenshot(path=str(SCREENSHOTS / "lab-01-explorer.png"))
+    screenshot(page, box, "lab-01-explorer.png")
     assert shown == describe_lora(model, TARGET_PRESETS[targets], r), f"r={r}: the explorer shows {shown!r}"
     trainable = count_lora(model, TARGET_PRESETS[targets], r).trainable
     assert f"trainable params: {trainable:,}" in shown, f"lorakit.count gives {trainable:,} trainable parameters"
@@ -267,7 +275,7 @@ def test_notebook_03_runs_and_its_explorer_quantizes_like_lorakit(page, lab):
 
     blocksize = int(drag_slider(page, box, 0.9))
     shown = result_text(box)
-    page.screenshot(path=str(SCREENSHOTS / "lab-03-explorer.png"))
+    screenshot(page, box, "lab-03-explorer.png")
     assert shown == describe(explored[0], code, blocksize), f"{code}, blocksize {blocksize}: shows {shown!r}"
 
     other = next(b for b in box.locator(".widget-toggle-buttons button").all_inner_texts() if b.strip() != code)
