@@ -91,5 +91,4 @@ chromium:  ## Debian's Chromium for the browser tests (installed with apt-get wh
 	fi
 
 browser-test: site chromium  ## JupyterLab running notebooks 01 and 03 with their widgets, and the website, in headless Chromium
-	$(BIN)/python scripts/check_widgets.py
 	LORAKIT_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
