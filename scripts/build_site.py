@@ -209,8 +209,8 @@ def landing_page(readme: str, repo: str, branch: str, staged: dict[str, str], su
     if summary:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(summary_time)) if summary_time else "unknown time"
         titles = {Path(name).stem: title for name, title in staged.items()}
-        lines += [f"Every notebook executed headless by `make course` ({when}); seconds are wall time on the "
-                  "machine that built this site.", "", summary_table(summary, titles), ""]
+        lines += [f"Every notebook executed headless by `make course` ({when}): wall-clock seconds of that run "
+                  "and the headline numbers each notebook recorded.", "", summary_table(summary, titles), ""]
     else:
         lines += ["No `make course` summary was found (`build/course/summary.json`): the pages show the "
                   "outputs committed with the notebooks.", ""]
