@@ -198,7 +198,8 @@ def landing_page(readme: str, repo: str, branch: str, staged: dict[str, str], su
     """index.md: what the course is, README's notebook table, the last ``make course`` summary."""
     intro = re.search(r"^# .+?\n\n(.+?)\n\n", readme, re.DOTALL)
     table = site_table(readme_table(readme), repo, branch, set(staged))
-    lines = ["# lorakit: the parameter-efficient fine-tuning course", ""]
+    lines = ["---", "hide:", "  - toc", "---", "",   # Material: the tables get the table of contents' width
+             "# lorakit: the parameter-efficient fine-tuning course", ""]
     if intro:
         lines += [intro.group(1).strip(), ""]
     lines += ["Read the notebooks here with their outputs, or run them: each page has *Open in Colab* and "

@@ -105,6 +105,7 @@ def _visit(context, url: str, site_url: str) -> dict:
         "math_errors": page.eval_on_selector_all(".MathJax_Error, merror", "els => els.length"),
         "text": page.inner_text("article"),
     }
+    page.screenshot(path=str(SCREENSHOTS / f"site-{Path(urlparse(url).path).stem}-top.png"))
     page.close()
     return result
 
