@@ -218,6 +218,14 @@ def screenshot(page, box, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name))
 
 
+def wait_for_new_text(box, before: str) -> None:
+    """Wait until the explorer's text differs from ``before`` (the kernel answered the change).
+    A locator, not an element handle: the HTML widget replaces its <pre> on every update."""
+    from playwright.sync_api import expect
+
+    expect(box.locator(".widget-html pre")).not_to_have_text(before, timeout=20_000)
+
+
 def result_text(box) -> str:
     return box.locator(".widget-html pre").inner_text().strip()
 
@@ -231,8 +239,7 @@ def drag_slider(page, box, fraction: float) -> str:
     page.mouse.down()
     page.mouse.move(track["x"] + fraction * track["width"], track["y"] + track["height"] / 2, steps=12)
     page.mouse.up()
-    page.wait_for_function("([el, before]) => el.textContent.trim() !== before",
-                           arg=[box.locator(".widget-html pre").element_handle(), before], timeout=20_000)
+    wait_for_new_text(box, before)
     return box.locator(".widget-readout").first.inner_text().strip()
 
 
@@ -282,8 +289,7 @@ def test_notebook_03_runs_and_its_explorer_quantizes_like_lorakit(page, lab):
 
     other = next(b for b in box.locator(".widget-toggle-buttons button").all_inner_texts() if b.strip() != code)
     box.locator(f".widget-toggle-buttons button:has-text('{other.strip()}')").click()
-    page.wait_for_function("([el, before]) => el.textContent.trim() !== before",
-                           arg=[box.locator(".widget-html pre").element_handle(), shown], timeout=20_000)
+    wait_for_new_text(box, shown)
     assert result_text(box) == describe(explored[0], other.strip(), blocksize), f"after choosing {other.strip()}"
 
 
