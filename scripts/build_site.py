@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,7 +63,7 @@ def course_repo(root: Path = REPO) -> tuple[str, str]:
     pyproject.toml ``[tool.lorakit]`` ``repo`` (and optional ``branch``, default ``main``) first; else
     the ``COURSE_REPO`` of notebook 00's Setup cell; else :data:`DEFAULT_REPO`.
     """
-    table = tomllib.loads((root / "pyproject.toml").read_text()).get("tool", {}).get("lorakit", {})
+    table = _tool_table((root / "pyproject.toml").read_text())
     if table.get("repo"):
         return parse_repo(table["repo"]), table.get("branch", "main")
     first = sorted((root / "notebooks").glob(NOTEBOOK_GLOB))
@@ -74,6 +73,16 @@ def course_repo(root: Path = REPO) -> tuple[str, str]:
             if found:
                 return parse_repo(found.group(1)), "main"
     return DEFAULT_REPO, "main"
+
+
+def _tool_table(pyproject: str) -> dict:
+    """pyproject.toml's ``[tool.lorakit]`` table (on Python 3.10, without tomllib: its string keys)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        section = re.search(r"^\[tool\.lorakit\]\s*$(.*?)(?=^\[|\Z)", pyproject, re.MULTILINE | re.DOTALL)
+        return dict(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', section.group(1), re.MULTILINE)) if section else {}
+    return tomllib.loads(pyproject).get("tool", {}).get("lorakit", {})
 
 
 def badge_url(platform: str, repo: str, branch: str, path: str) -> str:
