@@ -60,8 +60,9 @@ def parse_repo(value: str) -> str:
 def course_repo(root: Path = REPO) -> tuple[str, str]:
     """``(owner/name, branch)`` of the course on GitHub, read where the badges' other users read it.
 
-    pyproject.toml ``[tool.lorakit]`` ``repo`` (and optional ``branch``, default ``main``) first; else
-    the ``COURSE_REPO`` of notebook 00's Setup cell; else :data:`DEFAULT_REPO`.
+    pyproject.toml ``[tool.lorakit]`` ``repo`` (and ``branch``, default ``main``), which
+    scripts/set_course_repo.py also writes into the README's badges and the Setup cells; in a checkout
+    without that table, the GitHub URL in notebook 00's Setup cell; else :data:`DEFAULT_REPO`.
     """
     table = _tool_table((root / "pyproject.toml").read_text())
     if table.get("repo"):
@@ -69,7 +70,7 @@ def course_repo(root: Path = REPO) -> tuple[str, str]:
     first = sorted((root / "notebooks").glob(NOTEBOOK_GLOB))
     if first:
         for cell in json.loads(first[0].read_text())["cells"]:
-            found = re.search(r'COURSE_REPO\s*=\s*["\']([^"\']+)["\']', _source(cell))
+            found = re.search(r'["\'](https://github\.com/[\w.-]+/[\w.-]+)["\']', _source(cell))
             if found:
                 return parse_repo(found.group(1)), "main"
     return DEFAULT_REPO, "main"
