@@ -110,12 +110,16 @@ def _stop(server: subprocess.Popen, base: str, token: str) -> None:
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
+    """A fresh browser page; on failure, a screenshot of it goes to build/browser/failed-<test>.png."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
         yield page
     finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            page.screenshot(path=str(SCREENSHOTS / f"failed-{request.node.name}.png"))
         context.close()
 
 
