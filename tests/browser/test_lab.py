@@ -125,8 +125,11 @@ def page(browser, request):
 
 # ---------------------------------------------------------------------------- driving JupyterLab
 
-CELLS_JS = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
+# Each takes the notebook's name and looks at its panel (not whatever tab is current: JupyterLab may
+# restore other tabs), through the app object that --LabApp.expose_app_in_browser puts on window.
+PANEL_JS = """const panel = window.jupyterapp && Array.from(window.jupyterapp.shell.widgets('main'))
+  .find(w => w.context && w.context.path.endsWith(name));"""
+CELLS_JS = "(name) => {" + PANEL_JS + """
   return panel.content.widgets.filter(c => c.model.type === 'code').map(c => ({
     tags: c.model.getMetadata('tags') || [],
     count: c.model.executionCount,
@@ -135,15 +138,15 @@ CELLS_JS = """() => {
     outputs: c.model.outputs.toJSON(),
   }));
 }"""
-KERNEL_IDLE_JS = """() => {
-  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
+KERNEL_IDLE_JS = "(name) => {" + PANEL_JS + """
+  if (!panel || window.jupyterapp.shell.currentWidget !== panel || !panel.sessionContext.isReady) return false;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   return !!kernel && kernel.status === 'idle' && panel.content.widgets.length > 0;
 }"""
-RUN_DONE_JS = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
+RUN_DONE_JS = "(name) => {" + PANEL_JS + """
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   const code = panel.content.widgets.filter(c => c.model.type === 'code');
-  return panel.sessionContext.session.kernel.status === 'idle'
+  return !!kernel && kernel.status === 'idle'
     && code.every(c => c.model.executionCount !== null && !(c.promptNode && c.promptNode.textContent.includes('*')));
 }"""
 
@@ -154,27 +157,29 @@ def _menu(page, menu: str, command: str) -> None:
     page.click(f".lm-Menu-item[data-command='{command}']")
 
 
-def run_all(page, lab, name: str) -> list[dict]:
-    """Open ``name``, clear its outputs, Run > Run All Cells, wait; return the code cells' state."""
+def run_all(page, lab, name: str):
+    """Open ``name``, clear its outputs, Run > Run All Cells, wait; return the code cells' state and
+    a locator for the notebook's panel (the tab), to which every later look is confined."""
     base, token = lab
-    page.goto(f"{base}lab/tree/{name}?token={token}")
-    page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
+    page.goto(f"{base}lab/tree/{name}?reset&token={token}")   # reset: no tabs restored from the last test
+    page.wait_for_function(KERNEL_IDLE_JS, arg=name, timeout=120_000)
     dialogs = page.locator(".jp-Dialog")
     assert dialogs.count() == 0, f"JupyterLab shows a dialog: {dialogs.first.inner_text()}"
     _menu(page, "Edit", "editmenu:clear-all")            # Clear Outputs of All Cells
-    cells = page.evaluate(CELLS_JS)
+    cells = page.evaluate(CELLS_JS, name)
     assert all(not c["outputs"] for c in cells), "outputs were not cleared before running"
     start = time.perf_counter()
     _menu(page, "Run", "runmenu:run-all")                # Run All Cells
-    page.wait_for_function(RUN_DONE_JS, timeout=RUN_TIMEOUT_MS, polling=500)
+    page.wait_for_function(RUN_DONE_JS, arg=name, timeout=RUN_TIMEOUT_MS, polling=500)
     print(f"{name}: all cells ran in JupyterLab in {time.perf_counter() - start:.1f} s")
-    cells = page.evaluate(CELLS_JS)
+    cells = page.evaluate(CELLS_JS, name)
     counts = [c["count"] for c in cells]
     assert counts == list(range(counts[0], counts[0] + len(counts))), f"cells did not all run, in order: {counts}"
-    return cells
+    panel_id = page.evaluate("(name) => {" + PANEL_JS + " return panel.id; }", name)
+    return cells, page.locator(f"[id='{panel_id}']")
 
 
-def assert_no_errors(page, cells: list[dict]) -> None:
+def assert_no_errors(panel, cells: list[dict]) -> None:
     """No error output outside cells tagged raises-exception and no widget error. Text on stderr
     (warnings: output noise, not errors) is printed, not failed on."""
     problems = []
@@ -186,13 +191,13 @@ def assert_no_errors(page, cells: list[dict]) -> None:
                 text = out["text"] if isinstance(out["text"], str) else "".join(out["text"])
                 print(f"stderr in cell {cell['count']} ({cell['source'][:30]!r}...): {text.strip()[:200]}")
     assert not problems, "error output in JupyterLab:\n" + "\n".join(problems)
-    assert page.locator("text=Error displaying widget").count() == 0, "JupyterLab shows 'Error displaying widget'"
+    assert panel.locator("text=Error displaying widget").count() == 0, "JupyterLab shows 'Error displaying widget'"
 
 
-def assert_plots_drawn(page, cells: list[dict]) -> int:
+def assert_plots_drawn(panel, cells: list[dict]) -> int:
     """Every image/png output is an <img> that loaded; returns how many."""
     expected = sum("image/png" in out.get("data", {}) for c in cells for out in c["outputs"])
-    images = page.locator(".jp-OutputArea-output img")
+    images = panel.locator(".jp-OutputArea-output img")
     assert expected > 0, "the notebook drew no matplotlib figure"
     assert images.count() == expected, f"{expected} figures in the outputs, {images.count()} <img> shown"
     for i in range(images.count()):
@@ -202,15 +207,15 @@ def assert_plots_drawn(page, cells: list[dict]) -> int:
     return expected
 
 
-def explorer(page, cells: list[dict]):
+def explorer(panel, cells: list[dict]):
     """The explorer's output: rendered as a widget box with a slider, not as text."""
     widget_cells = [c for c in cells if any(WIDGET_MIME in o.get("data", {}) for o in c["outputs"])]
     assert len(widget_cells) == 1, f"expected one explorer cell, found {len(widget_cells)}"
-    box = page.locator(".jp-OutputArea-output .widget-vbox").first
+    box = panel.locator(".jp-OutputArea-output .widget-vbox").first
     box.wait_for(state="attached", timeout=30_000)
     box.scroll_into_view_if_needed()
     assert box.locator(".widget-slider .noUi-handle").count() >= 1, "the explorer has no slider"
-    assert page.locator(".jp-OutputArea-output pre:has-text('VBox(children=')").count() == 0, \
+    assert panel.locator(".jp-OutputArea-output pre:has-text('VBox(children=')").count() == 0, \
         "the explorer is shown as its text repr: the widget front end did not render it"
     return box
 
@@ -257,10 +262,10 @@ def test_notebook_01_runs_and_its_explorer_counts_like_lorakit(page, lab):
     from lorakit.count import count_lora
     from lorakit.count.explorer import TARGET_PRESETS, describe_lora
 
-    cells = run_all(page, lab, NB01)
-    assert_no_errors(page, cells)
-    assert_plots_drawn(page, cells)
-    box = explorer(page, cells)
+    cells, panel = run_all(page, lab, NB01)
+    assert_no_errors(panel, cells)
+    assert_plots_drawn(panel, cells)
+    box = explorer(panel, cells)
     model = box.locator(".widget-dropdown select").first.input_value()
     targets = active_button(box)
     assert result_text(box) == describe_lora(model, TARGET_PRESETS[targets], 8), "the explorer's first text"
@@ -276,10 +281,10 @@ def test_notebook_01_runs_and_its_explorer_counts_like_lorakit(page, lab):
 
 
 def test_notebook_03_runs_and_its_explorer_quantizes_like_lorakit(page, lab):
-    cells = run_all(page, lab, NB03)
-    assert_no_errors(page, cells)
-    assert_plots_drawn(page, cells)
-    box = explorer(page, cells)
+    cells, panel = run_all(page, lab, NB03)
+    assert_no_errors(panel, cells)
+    assert_plots_drawn(panel, cells)
+    box = explorer(panel, cells)
     describe, weights = _shipped_weights()
     first = result_text(box)
     code, blocksize = active_button(box), int(box.locator(".widget-readout").first.inner_text())
