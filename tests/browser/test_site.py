@@ -38,7 +38,7 @@ def site_url():
     if not (SITE / "index.html").is_file():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "build_site.py")], check=True)
     handler = functools.partial(_QuietHandler, directory=str(SITE))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    server = _QuietServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -51,6 +51,13 @@ def site_url():
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest's output readable
         pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A page closed while a file was still being sent is not an error of the site."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 @pytest.fixture(scope="module")
