@@ -82,3 +82,28 @@ wheelhouse: install  ## wheels of every dependency, for laptops without network
 
 clean:
 	rm -rf build .pytest_cache
+
+# ---- The course in a browser: the website and the browser tests (README: "The course website") ----
+SITE_STAMP := $(VENV)/.lorakit-site-installed
+
+$(SITE_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[course,test,site,browser]" $(PIP_OFFLINE)
+	@touch $@
+
+.PHONY: site chromium browser-test
+
+site: $(SITE_STAMP)  ## the website in build/site/: notebooks from build/course/ (make course), else as committed
+	$(BIN)/python scripts/build_site.py
+
+chromium:  ## Debian's Chromium for the browser tests (installed with apt-get when root; Playwright downloads nothing)
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| command -v google-chrome >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium: apt-get install chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "make browser-test needs Chromium: sudo apt-get install chromium (or CHROMIUM=/path/to/chrome)"; exit 1; \
+	fi
+
+browser-test: site chromium  ## JupyterLab running notebooks 01 and 03 with their widgets, and the website, in headless Chromium
+	LORAKIT_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
