@@ -127,3 +127,11 @@ def finetune(model, tokenizer, examples: Sequence[dict], config: TrainConfig | N
     result.seconds = time.perf_counter() - start
     model.eval()
     return result
+
+
+if __name__ == "__main__":  # python -m lorakit.train --config configs/<name>.yaml
+    import sys
+
+    from lorakit.recipe.cli import main
+
+    sys.exit(main())
