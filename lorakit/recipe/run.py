@@ -24,9 +24,10 @@ METRICS_FILE = "metrics.json"
 
 
 def _state():
+    """accelerate's process state; on a machine without CUDA the processes join over gloo on the CPU."""
     from accelerate import PartialState
 
-    return PartialState()
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def torch_dtype(name: str, device: torch.device) -> torch.dtype:
