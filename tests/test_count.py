@@ -6,7 +6,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lorakit.count import (BITS_PER_PARAM, available_configs, bits_per_param, blockwise_bits,
+from lorakit.count import (BITS_PER_PARAM, available_configs, bits_per_param,
                            config_path, count_lora, count_parameters, describe_lora, format_bytes,
                            format_table, format_trainable, load_config, lora_parameter_count,
                            lora_table, meta_model, model_bytes, print_trainable_parameters)
@@ -149,14 +149,10 @@ def test_format_trainable_is_peft_format():
         format_trainable(1, 0)
 
 
-def test_blockwise_bits():
-    assert blockwise_bits() == 4.5
-    assert blockwise_bits(double_quant=True) == pytest.approx(4.127, abs=5e-4)
-    assert blockwise_bits(double_quant=True) == 4 + 8 / 64 + 32 / (64 * 256)
-    assert blockwise_bits(4, 128) == 4.25
+def test_bits_per_param_table():
+    # the arithmetic lives in lorakit.quant.memory (tests/test_memory.py); the table uses QLoRA's numbers
+    assert BITS_PER_PARAM["nf4"] == 4.5
     assert BITS_PER_PARAM["nf4"] - BITS_PER_PARAM["nf4-dq"] == pytest.approx(0.373, abs=1e-3)
-    with pytest.raises(ValueError, match="blocksize"):
-        blockwise_bits(4, 0)
 
 
 @pytest.mark.parametrize("fmt,expected", [("fp32", 28e9), ("fp16", 14e9), ("int8", 7e9), ("nf4", 3.9375e9), (4, 3.5e9)])
