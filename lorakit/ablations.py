@@ -26,6 +26,7 @@ import torch
 from .count import count_parameters
 from .evaluate import evaluate_qa
 from .paths import RESULTS_DATA_DIR
+from .stats import CI, bootstrap_ci, format_ci, verdict
 from .train import TrainConfig, finetune
 
 TABLE_PATH = RESULTS_DATA_DIR / "lora_ablations.json"
@@ -211,6 +212,29 @@ def group_rows(table: dict, group: str) -> list[dict]:
     return [{"name": name, **table["runs"][name]} for name in table["groups"][group]]
 
 
+def interval(row: dict) -> CI:
+    """The bootstrap 95% interval of a run's exact match (from its per-example scores)."""
+    return bootstrap_ci(decode_correct(row["correct"]))
+
+
+def summary(table: dict, group: str, baseline: str | None = None, extra: Sequence[str] = ()) -> list[dict]:
+    """Display rows of ``group``: run, exact match with its 95% interval, trainable parameters,
+    steps, training seconds, any ``extra`` fields of the rows, and the paired verdict against
+    ``baseline`` (``"tie"`` when the interval of the difference contains 0)."""
+    rows = group_rows(table, group)
+    base = table["runs"][baseline] if baseline else None
+    out = []
+    for row in rows:
+        line = {"run": row["name"], "exact match [95% CI]": format_ci(interval(row), percent=True),
+                "trainable": row["trainable"], "steps": row["steps"], "train s": f"{row['seconds']:.1f}"}
+        line.update({key: row[key] for key in extra})
+        if base is not None:
+            line[f"vs {baseline}"] = "-" if row["name"] == baseline else verdict(
+                decode_correct(row["correct"]), decode_correct(base["correct"]), (row["name"], baseline))
+        out.append(line)
+    return out
+
+
 __all__ = ["ATTENTION", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct",
-           "encode_correct", "group_rows", "load_table", "optimizer_state_bytes", "run_variant", "save_table",
-           "sweep_variants", "unique_variants"]
+           "encode_correct", "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_variant", "save_table",
+           "summary", "sweep_variants", "unique_variants"]

@@ -144,6 +144,7 @@ def sft_config(output_dir: str | Path, *, learning_rate: float = 2e-3, batch_siz
         seed=seed,
         data_seed=seed,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),   # pinning warns (and does nothing) on a CPU
         **mixed_precision(dtype, device),
     )
     settings.update(overrides)

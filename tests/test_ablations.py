@@ -4,7 +4,8 @@ import torch
 
 from lorakit import presets
 from lorakit.ablations import (QV, Variant, build_model, decode_correct, encode_correct, group_rows, load_table,
-                               optimizer_state_bytes, run_variant, save_table, sweep_variants, unique_variants)
+                               interval, optimizer_state_bytes, run_variant, save_table, summary, sweep_variants,
+                               unique_variants)
 from lorakit.data.qa import make_split
 from lorakit.models import load_tokenizer
 
@@ -84,3 +85,14 @@ def test_run_variant_and_table_round_trip(tmp_path):
         group_rows(loaded, "nope")
     with pytest.raises(FileNotFoundError, match="sweep_lora_ablations"):
         load_table(tmp_path / "missing.json")
+
+
+def test_summary_gives_intervals_and_paired_verdicts():
+    runs = {"a": {"correct": "1" * 90 + "0" * 10, "trainable": 10, "steps": 5, "seconds": 1.0, "final_loss": 0.1},
+            "b": {"correct": "1" * 20 + "0" * 80, "trainable": 20, "steps": 5, "seconds": 2.0, "final_loss": 0.5},
+            "c": {"correct": "1" * 89 + "0" * 11, "trainable": 30, "steps": 5, "seconds": 3.0, "final_loss": 0.2}}
+    table = {"meta": {}, "groups": {"g": ["a", "b", "c"]}, "runs": runs}
+    rows = summary(table, "g", baseline="a", extra=["final_loss"])
+    assert [r["vs a"] for r in rows] == ["-", "a higher", "tie"]
+    assert rows[0]["exact match [95% CI]"].startswith("90.0% [") and rows[1]["final_loss"] == 0.5
+    assert interval(runs["b"]).low < 0.2 < interval(runs["b"]).high
