@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,7 +130,7 @@ def decode_correct(text: str) -> list[int]:
 
 
 def run_variant(variant: Variant, tokenizer, train: Sequence[dict], test: Sequence[dict], model_id=None,
-                preset=None, seed: int = 0, eval_batch_size: int = 32) -> dict:
+                preset=None, seed: int = 0, eval_batch_size: int | None = None) -> dict:
     """Train ``variant`` from a fresh model and score it on ``test``.
 
     Returns a JSON-ready dict: ``em`` (exact match), ``correct`` (per-example, as
@@ -143,6 +143,7 @@ def run_variant(variant: Variant, tokenizer, train: Sequence[dict], test: Sequen
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     run = finetune(model, tokenizer, train, config, optimizer=optimizer)
+    eval_batch_size = eval_batch_size or (preset.eval_batch_size if preset else 32)
     scores = evaluate_qa(model, tokenizer, test, batch_size=eval_batch_size)
     return {"variant": variant.to_dict(), "em": scores["exact_match"], "correct": encode_correct(scores["correct"]),
             "trainable": trainable, "total": total, "optimizer_state_bytes": optimizer_state_bytes(optimizer),
@@ -187,6 +188,48 @@ def unique_variants(groups: dict[str, list[Variant]]) -> list[Variant]:
                 raise ValueError(f"two different variants are both called {v.name!r}")
             seen.setdefault(v.name, v)
     return list(seen.values())
+
+
+def run_sweep(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], preset=None, seed: int = 0,
+              steps: int = 200, seconds: float = 30.0, only: Sequence[str] | None = None, previous: dict | None = None,
+              on_row: Callable[[str, dict], None] | None = None) -> dict:
+    """Run the variants of :func:`sweep_variants` and return the table :func:`load_table` reads.
+
+    Args:
+        model_id, tokenizer, train, test: the model to fine-tune (a fresh copy per variant), its
+            tokenizer, the training examples and the scored test examples.
+        preset: scales ``steps``/``seconds`` and gives the learning rates (None: the CPU numbers).
+        steps, seconds: the step and wall-clock budgets of :func:`sweep_variants`.
+        only, previous: run only the named variants and keep the other rows of ``previous``.
+        on_row: called as ``on_row(name, table)`` after each run (to save or print progress).
+    """
+    import platform
+    import time
+
+    from .env import versions
+
+    groups = sweep_variants(steps, seconds)
+    variants = unique_variants(groups)
+    unknown = set(only or []) - {v.name for v in variants}
+    if unknown:
+        raise ValueError(f"unknown variant(s) {sorted(unknown)}; known: {[v.name for v in variants]}")
+    meta = {"model": str(model_id or "data/tiny-lm"), "steps": steps, "seconds": seconds, "n_test": len(test),
+            "seed": seed, "preset": getattr(preset, "name", None), "threads": torch.get_num_threads(),
+            "machine": f"{platform.machine()} {'GPU' if torch.cuda.is_available() else 'CPU'}, "
+                       f"{torch.get_num_threads()} torch threads", "versions": versions()}
+    table = {"meta": meta, "groups": {g: [v.name for v in vs] for g, vs in groups.items()},
+             "runs": dict(previous["runs"]) if previous else {}}
+    start = time.perf_counter()
+    for variant in variants:
+        if only and variant.name not in only:
+            continue
+        table["runs"][variant.name] = run_variant(variant, tokenizer, train, test, model_id=model_id,
+                                                  preset=preset, seed=seed)
+        if on_row:
+            on_row(variant.name, table)
+    meta["sweep_seconds"] = round(time.perf_counter() - start, 1)
+    table["runs"] = {v.name: table["runs"][v.name] for v in variants if v.name in table["runs"]}
+    return table
 
 
 def save_table(table: dict, path: str | Path = TABLE_PATH) -> Path:
@@ -235,6 +278,6 @@ def summary(table: dict, group: str, baseline: str | None = None, extra: Sequenc
     return out
 
 
-__all__ = ["ATTENTION", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct",
-           "encode_correct", "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_variant", "save_table",
-           "summary", "sweep_variants", "unique_variants"]
+__all__ = ["ATTENTION", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "encode_correct",
+           "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_sweep", "run_variant",
+           "save_table", "summary", "sweep_variants", "unique_variants"]

@@ -15,19 +15,17 @@ depend on the machine's speed, and their rows record the steps they reached.
 from __future__ import annotations
 
 import argparse
-import platform
-import time
 
 import torch
 
 from lorakit import ablations
 from lorakit.data.qa import make_split
-from lorakit.env import versions
-from lorakit.models import load_tokenizer, resolve_model_id
+from lorakit.models import load_tokenizer
 
-N_TEST = 200      # evaluation size: a 95% interval of about +-3 points near 95% EM
+N_TEST = 200      # evaluation size: a 95% interval of about +-3 points near 95% exact match
 STEPS = 200       # step budget of the step-capped variants (the notebook's main run)
 SECONDS = 30.0    # wall-clock budget of the "equal time" variants
+SAME = ("steps", "seconds", "n_test", "seed")
 
 
 def main() -> None:
@@ -43,38 +41,26 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    groups = ablations.sweep_variants(args.steps, args.seconds)
-    variants = ablations.unique_variants(groups)
-    unknown = set(args.only or []) - {v.name for v in variants}
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {[v.name for v in variants]}")
-    meta = {"generator": "scripts/sweep_lora_ablations.py", "model": args.model or "data/tiny-lm",
-            "steps": args.steps, "seconds": args.seconds, "n_test": args.n_test, "seed": args.seed,
-            "test_split": f"the first {args.n_test} examples of data/qa/test.jsonl", "threads": args.threads,
-            "machine": f"{platform.machine()} CPU, {args.threads} torch threads", "versions": versions()}
-    table = {"meta": meta, "groups": {g: [v.name for v in vs] for g, vs in groups.items()}, "runs": {}}
+    previous = None
     if args.only:
         previous = ablations.load_table(args.out)
-        if {k: previous["meta"][k] for k in ("steps", "seconds", "n_test", "seed")} != \
-                {k: meta[k] for k in ("steps", "seconds", "n_test", "seed")}:
-            raise SystemExit("--only keeps the other rows, so --steps/--seconds/--n-test/--seed must match the table")
-        table["runs"] = previous["runs"]
+        wanted = {"steps": args.steps, "seconds": args.seconds, "n_test": args.n_test, "seed": args.seed}
+        if {k: previous["meta"][k] for k in SAME} != wanted:
+            raise SystemExit(f"--only keeps the other rows, so {wanted} must match the table's {previous['meta']}")
 
-    tokenizer = load_tokenizer(resolve_model_id(args.model))
-    train, test = make_split("train"), make_split("test", args.n_test)
-    for variant in variants:
-        if args.only and variant.name not in args.only:
-            continue
-        start = time.perf_counter()
-        row = ablations.run_variant(variant, tokenizer, train, test, model_id=args.model, seed=args.seed)
-        table["runs"][variant.name] = row
+    def progress(name: str, table: dict) -> None:
+        row = table["runs"][name]
         ablations.save_table(table, args.out)
-        print(f"{variant.name:28s} EM {row['em']:.3f}  {row['steps']:4d} steps  {row['seconds']:6.1f} s train  "
-              f"trainable {row['trainable']:>9,d}  loss {row['final_loss']:.3f}  "
-              f"({time.perf_counter() - start:.0f} s with evaluation)", flush=True)
-    table["runs"] = {v.name: table["runs"][v.name] for v in variants if v.name in table["runs"]}
+        print(f"{name:26s} EM {row['em']:.3f}  {row['steps']:4d} steps  {row['seconds']:6.1f} s  "
+              f"trainable {row['trainable']:>9,d}  loss {row['final_loss']:.3f}", flush=True)
+
+    table = ablations.run_sweep(args.model, load_tokenizer(args.model), make_split("train"),
+                                make_split("test", args.n_test), seed=args.seed, steps=args.steps,
+                                seconds=args.seconds, only=args.only, previous=previous, on_row=progress)
+    table["meta"].update(generator="scripts/sweep_lora_ablations.py",
+                         test_split=f"the first {args.n_test} examples of data/qa/test.jsonl")
     ablations.save_table(table, args.out)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} ({table['meta']['sweep_seconds'] / 60:.1f} min)")
 
 
 if __name__ == "__main__":

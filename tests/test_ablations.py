@@ -4,7 +4,7 @@ import torch
 
 from lorakit import presets
 from lorakit.ablations import (QV, Variant, build_model, decode_correct, encode_correct, group_rows, load_table,
-                               interval, optimizer_state_bytes, run_variant, save_table, summary, sweep_variants,
+                               interval, optimizer_state_bytes, run_sweep, run_variant, save_table, summary, sweep_variants,
                                unique_variants)
 from lorakit.data.qa import make_split
 from lorakit.models import load_tokenizer
@@ -96,3 +96,17 @@ def test_summary_gives_intervals_and_paired_verdicts():
     assert [r["vs a"] for r in rows] == ["-", "a higher", "tie"]
     assert rows[0]["exact match [95% CI]"].startswith("90.0% [") and rows[1]["final_loss"] == 0.5
     assert interval(runs["b"]).low < 0.2 < interval(runs["b"]).high
+
+
+def test_run_sweep_runs_the_named_variants_and_keeps_previous_rows():
+    tok = load_tokenizer()
+    previous = {"runs": {"r=64": {"em": 0.5}}}
+    seen = []
+    table = run_sweep(None, tok, make_split("train", 8), make_split("test", 2), steps=2, seconds=1.0,
+                      only=["r=1", "full FT"], previous=previous, on_row=lambda name, t: seen.append(name))
+    assert seen == ["r=1", "full FT"] and list(table["runs"]) == ["r=1", "r=64", "full FT"]
+    assert table["runs"]["full FT"]["trainable"] == table["runs"]["full FT"]["total"]
+    assert set(table["groups"]) == {"rank", "targets", "full", "alpha", "optimizer", "lr"}
+    assert table["meta"]["n_test"] == 2 and table["meta"]["sweep_seconds"] > 0
+    with pytest.raises(ValueError, match="unknown variant"):
+        run_sweep(None, tok, [], [], only=["r=3"])
