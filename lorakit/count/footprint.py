@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass, fields
 from torch import nn
 
 from ..lora.inject import find_targets
-from .configs import load_config, meta_model
+from .configs import meta_model
+from .lora import _shared_meta_model
 
 METHODS = ("full", "lora", "qlora")
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
@@ -276,8 +277,12 @@ def estimate_footprint(model_or_name, setup: TrainingSetup | None = None) -> Foo
     ``qlora.py`` brings it down by a few GB.
     """
     setup = setup or TrainingSetup()
-    model = model_or_name if isinstance(model_or_name, nn.Module) else meta_model(
-        model_or_name if not isinstance(model_or_name, str) else load_config(model_or_name))
+    if isinstance(model_or_name, nn.Module):
+        model = model_or_name
+    elif isinstance(model_or_name, str):
+        model = _shared_meta_model(model_or_name)   # cached: a 65B meta model takes a moment to build
+    else:
+        model = meta_model(model_or_name)
     config = model.config
     w = DTYPE_BYTES[setup.dtype]
     ad = DTYPE_BYTES[setup.adapter_dtype]
