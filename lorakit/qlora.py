@@ -127,5 +127,68 @@ def merge_into_base(adapter_dir: str | Path, base_model_id: str | Path | None = 
     return peft_model.merge_and_unload()
 
 
-__all__ = ["BLOCKSIZE", "bnb_config", "compare_with_lorakit", "linear4bit_layers", "merge_into_base",
-           "rows_are_whole_blocks"]
+def lora_model(model_id, method: str, r: int = 16, dtype: torch.dtype | None = None,
+               checkpointing: bool | None = None, seed: int = 0) -> nn.Module:
+    """A fresh PEFT model for the comparison of QLoRA and LoRA: the same LoRA on all linear layers.
+
+    ``method="qlora"``: the base in NF4 with double quantization (:func:`bnb_config`), then
+    ``prepare_model_for_kbit_training`` (gradient checkpointing unless ``checkpointing=False``).
+    ``method="lora"``: the base unquantized in ``dtype`` (checkpointing only if asked).
+    In both, LoRA with ``r`` and ``lora_alpha = r`` on ``"all-linear"``, float32 adapter weights,
+    initialised right after ``torch.manual_seed(seed)`` (so both methods start from the same A).
+    """
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    from .models import load_model
+
+    if method not in ("qlora", "lora"):
+        raise ValueError(f"method must be 'qlora' or 'lora', got {method!r}")
+    dtype = dtype or compute_dtype()
+    if method == "qlora":
+        model = load_model(model_id, quantization_config=bnb_config(True, dtype))
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing is not False)
+    else:
+        model = load_model(model_id, dtype=dtype)
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+            model.enable_input_require_grads()
+    config = LoraConfig(r=r, lora_alpha=r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    torch.manual_seed(seed)
+    return get_peft_model(model, config)
+
+
+def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = "paged_adamw_32bit",
+              checkpointing: bool = False, seed: int = 0, dtype: torch.dtype | None = None):
+    """Train with TRL's ``SFTTrainer`` and the course's ``SFTConfig`` (:func:`lorakit.sft.sft_config`).
+
+    Args:
+        train_dataset: prompt/completion rows (:func:`lorakit.sft.load_qa_splits`).
+        steps: optimizer steps (no time cap, so two methods see the same batches).
+        preset: a :class:`lorakit.presets.Preset` (learning rate, batch size, sequence length).
+        optim: transformers' ``optim`` name, e.g. ``"paged_adamw_32bit"`` (QLoRA's) or ``"adamw_torch"``.
+        checkpointing: ``activation_checkpointing`` (transformers 5's name for gradient checkpointing).
+
+    Returns:
+        ``(trainer, seconds per step)``, the seconds measured around ``trainer.train()``.
+    """
+    import tempfile
+    import time
+
+    from transformers import PrinterCallback
+    from trl import SFTTrainer
+
+    from .sft import sft_config
+
+    args = sft_config(tempfile.mkdtemp(), learning_rate=preset.lora_lr, batch_size=preset.batch_size,
+                      max_steps=steps, max_length=preset.max_length, seed=seed, dtype=dtype or compute_dtype(),
+                      optim=optim, eval_strategy="no", activation_checkpointing=checkpointing,
+                      disable_tqdm=True, logging_steps=steps)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)  # no log dicts printed
+    start = time.perf_counter()
+    trainer.train()
+    return trainer, (time.perf_counter() - start) / steps
+
+
+__all__ = ["BLOCKSIZE", "bnb_config", "compare_with_lorakit", "linear4bit_layers", "lora_model", "merge_into_base",
+           "rows_are_whole_blocks", "train_sft"]
