@@ -53,3 +53,34 @@ def test_merge_into_base_equals_the_adapter_on_the_full_precision_base(tmp_path)
     assert not any("lora" in n for n, _ in merged.named_parameters())
     with torch.no_grad():
         torch.testing.assert_close(merged(input_ids=ids).logits, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_lora_model_same_start_for_both_methods():
+    q = qlora.lora_model(SHIPPED, "qlora", r=4, dtype=torch.float32, seed=3)
+    lo = qlora.lora_model(SHIPPED, "lora", r=4, dtype=torch.float32, seed=3)
+    qa = {n: p for n, p in q.named_parameters() if "lora_A" in n}
+    la = {n: p for n, p in lo.named_parameters() if "lora_A" in n}
+    assert qa.keys() == la.keys() and all(torch.equal(qa[n], la[n]) for n in qa)
+    assert q.is_gradient_checkpointing and not lo.is_gradient_checkpointing
+    with pytest.raises(ValueError, match="'qlora' or 'lora'"):
+        qlora.lora_model(SHIPPED, "dora")
+
+
+def test_train_sft_runs_and_trl_casts_qlora_adapters_to_bfloat16():
+    # TRL 1.x's SFTTrainer casts a quantized model's adapters to bfloat16 (its sft_trainer.py, "When using
+    # QLoRA"); notebook 04 explains the consequences. If this fails, TRL changed: update the notebook's §3-§4.
+    import datasets
+    from lorakit import presets
+    from lorakit.models import load_tokenizer
+    from lorakit.sft import load_qa_splits
+
+    datasets.disable_progress_bars()
+    tokenizer = load_tokenizer(SHIPPED)
+    data = load_qa_splits(tokenizer.eos_token, sizes={"train": 16})
+    preset = presets.get("cpu", batch_size=4)
+    model = qlora.lora_model(SHIPPED, "qlora", r=4, dtype=torch.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer, seconds = qlora.train_sft(model, tokenizer, data["train"], 2, preset, checkpointing=True)
+    assert seconds > 0 and trainer.state.global_step == 2
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.bfloat16}

@@ -73,7 +73,7 @@ def check_qlora_bytes(qlora_bytes: Callable) -> str:
                 raise AssertionError(f"{part}: {message}")
         raise AssertionError(f"{part} is {value / 1e9:.3f} GB; expected {want[part] / 1e9:.3f} GB")
     total = sum(want.values())
-    return f"Llama-2-13B QLoRA without activations: {total / 1e9:.2f} GB, as lorakit.count.estimate_footprint"
+    return f"Llama-2-13B QLoRA without activations: {total / 1e9:.2f} GB (the arithmetic of lorakit.count.estimate_footprint)"
 
 
 # ---------------------------------------------------------------- exercise 2: what gets paged
