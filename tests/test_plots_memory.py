@@ -11,6 +11,7 @@ from lorakit.plots.memory import plot_estimate_vs_measured, plot_footprint_bars,
 def test_footprint_bars():
     rows = footprint_table(["tiny-lm"], {"LoRA": TrainingSetup(method="lora"), "QLoRA": TrainingSetup()})
     fig = plot_footprint_bars(rows, gpus_gb={"T4": 17.2})
+    assert len(fig.axes) == 1
     assert fig.axes[0].get_ylabel().startswith("memory")
     with pytest.raises(ValueError):
         plot_footprint_bars([])

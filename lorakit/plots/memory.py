@@ -14,32 +14,39 @@ PART_COLOURS = {"base_weights": "tab:blue", "lora_weights": "tab:green", "gradie
 
 
 def plot_footprint_bars(rows: Sequence[Mapping], gpus_gb: Mapping[str, float] | None = None,
-                        title: str = "Estimated training memory by part", log: bool = True):
-    """Stacked bars, one per row of :func:`lorakit.count.footprint_table` (GB per part), grouped by model.
+                        title: str = "Estimated training memory by part"):
+    """Stacked bars of the parts (GB) of each row of :func:`lorakit.count.footprint_table`, one panel per model.
 
     Args:
         rows: dicts with ``model``, ``method`` and one GB value per part (``base_weights``, ...).
-        gpus_gb: ``{label: GB}`` drawn as horizontal lines (e.g. a T4's 16 GiB = 17.2 GB).
-        log: a logarithmic memory axis (full fine-tuning of 65B is ~100x QLoRA of 7B).
+        gpus_gb: ``{label: GB}`` drawn as horizontal lines where they fall inside a panel (a T4's
+            16 GiB is 17.2 GB).
+
+    Each panel has its own linear memory axis: full fine-tuning of 65B is ~100x QLoRA of 7B, and a
+    shared or logarithmic axis would hide the smaller bars' proportions.
     """
     if not rows:
         raise ValueError("plot_footprint_bars needs at least one row")
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.5))
-    labels = [f"{r['model']}\n{r['method']}" for r in rows]
-    bottoms = [0.0] * len(rows)
-    for part, colour in PART_COLOURS.items():
-        heights = [float(r.get(part, 0.0)) for r in rows]
-        ax.bar(range(len(rows)), heights, bottom=bottoms, color=colour, label=part.replace("_", " "))
-        bottoms = [b + h for b, h in zip(bottoms, heights)]
-    for (name, gb), style in zip((gpus_gb or {}).items(), ["--", "-.", ":", (0, (5, 5))]):
-        ax.axhline(gb, color="black", linestyle=style, linewidth=0.8)
-        ax.text(len(rows) - 0.5, gb, f" {name}", va="bottom", ha="right", fontsize=7)
-    ax.set_xticks(range(len(rows)), labels, fontsize=7)
-    ax.set_ylabel("memory (GB, 10^9 bytes)")
-    if log:
-        ax.set_yscale("log")
-    ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left")
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 4.2), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        mine = [r for r in rows if r["model"] == model]
+        bottoms = [0.0] * len(mine)
+        for part, colour in PART_COLOURS.items():
+            heights = [float(r.get(part, 0.0)) for r in mine]
+            ax.bar(range(len(mine)), heights, bottom=bottoms, color=colour, label=part.replace("_", " "))
+            bottoms = [b + h for b, h in zip(bottoms, heights)]
+        top = 1.15 * max(bottoms)
+        for (name, gb), style in zip((gpus_gb or {}).items(), ["--", "-.", ":", (0, (5, 5))]):
+            if gb < top:
+                ax.axhline(gb, color="black", linestyle=style, linewidth=0.8)
+                ax.text(len(mine) - 0.5, gb, name, va="bottom", ha="right", fontsize=7)
+        ax.set_ylim(0, top)
+        ax.set_xticks(range(len(mine)), [r["method"].replace(" (", "\n(") for r in mine], fontsize=7)
+        ax.set_title(model, fontsize=9)
+    axes[0][0].set_ylabel("memory (GB, 10^9 bytes)")
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
