@@ -6,7 +6,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lorakit.count import (BITS_PER_PARAM, available_configs, bits_per_param, blockwise_bits,
+from lorakit.count import (BITS_PER_PARAM, available_configs, bits_per_param,
                            config_path, count_lora, count_parameters, describe_lora, format_bytes,
                            format_table, format_trainable, load_config, lora_parameter_count,
                            lora_table, meta_model, model_bytes, print_trainable_parameters)
@@ -14,7 +14,7 @@ from lorakit.lora import inject_lora
 
 CONFIGS = available_configs()
 QV = ["q_proj", "v_proj"]
-BIG = {"meta-llama/Llama-2-70b-hf", "huggyllama/llama-65b", "meta-llama/Llama-2-13b-hf"}
+BIG = {"meta-llama/Llama-2-70b-hf", "huggyllama/llama-65b", "meta-llama/Llama-2-13b-hf", "huggyllama/llama-30b"}
 
 # Published totals (model cards, reference/lora-family-facts.md §1 for Llama-2-7B): the oracle for
 # "the shipped config.json describes the real model".
@@ -23,6 +23,9 @@ PUBLISHED_TOTALS = {
     "meta-llama/Llama-2-13b-hf": 13_015_864_320,
     "meta-llama/Llama-2-70b-hf": 68_976_648_192,
     "huggyllama/llama-65b": 65_285_660_672,
+    # LLaMA-33B ("llama-30b" on the hub): the LLaMA paper (Touvron et al. 2023, Table 2) gives 32.5B;
+    # the exact count is [D] from its config, checked against that rounding in the test below.
+    "huggyllama/llama-30b": 32_528_943_616,
     "mistralai/Mistral-7B-v0.1": 7_241_732_096,
     "Qwen/Qwen2.5-0.5B": 494_032_768,
     "Qwen/Qwen2.5-1.5B": 1_543_714_304,
@@ -33,6 +36,10 @@ PUBLISHED_TOTALS = {
 
 def test_every_required_config_is_shipped():
     assert set(PUBLISHED_TOTALS) <= set(CONFIGS)
+
+
+def test_llama_33b_rounds_to_the_papers_size():
+    assert round(PUBLISHED_TOTALS["huggyllama/llama-30b"] / 1e9, 1) == 32.5
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -142,14 +149,10 @@ def test_format_trainable_is_peft_format():
         format_trainable(1, 0)
 
 
-def test_blockwise_bits():
-    assert blockwise_bits() == 4.5
-    assert blockwise_bits(double_quant=True) == pytest.approx(4.127, abs=5e-4)
-    assert blockwise_bits(double_quant=True) == 4 + 8 / 64 + 32 / (64 * 256)
-    assert blockwise_bits(4, 128) == 4.25
+def test_bits_per_param_table():
+    # the arithmetic lives in lorakit.quant.memory (tests/test_memory.py); the table uses QLoRA's numbers
+    assert BITS_PER_PARAM["nf4"] == 4.5
     assert BITS_PER_PARAM["nf4"] - BITS_PER_PARAM["nf4-dq"] == pytest.approx(0.373, abs=1e-3)
-    with pytest.raises(ValueError, match="blocksize"):
-        blockwise_bits(4, 0)
 
 
 @pytest.mark.parametrize("fmt,expected", [("fp32", 28e9), ("fp16", 14e9), ("int8", 7e9), ("nf4", 3.9375e9), (4, 3.5e9)])

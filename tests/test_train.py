@@ -4,7 +4,7 @@ from peft import LoraConfig, get_peft_model
 
 from lorakit.data.qa import make_split
 from lorakit.models import load_model, load_tokenizer
-from lorakit.train import IGNORE_INDEX, TrainConfig, collate, encode_pairs, finetune
+from lorakit.train import IGNORE_INDEX, TrainConfig, batch_indices, collate, encode_pairs, finetune
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +47,22 @@ def test_needs_trainable_parameters(tok):
     model = load_model().requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         finetune(model, tok, make_split("train", 2), TrainConfig(max_steps=1))
+
+
+def test_batch_indices_file_order_wraps_around():
+    batches = batch_indices(5, 2, shuffle=False)
+    assert [next(batches) for _ in range(4)] == [[0, 1], [2, 3], [4, 0], [1, 2]]
+
+
+def test_batch_indices_shuffled_is_a_seeded_permutation_per_epoch():
+    first = [i for _, b in zip(range(5), batch_indices(10, 2, seed=3)) for i in b]
+    again = [i for _, b in zip(range(5), batch_indices(10, 2, seed=3)) for i in b]
+    other = [i for _, b in zip(range(5), batch_indices(10, 2, seed=4)) for i in b]
+    assert sorted(first) == list(range(10)), "one epoch visits every example once"
+    assert first == again and first != other and first != list(range(10))
+
+
+@pytest.mark.parametrize("n, batch_size", [(0, 2), (3, 0)])
+def test_batch_indices_rejects_empty(n, batch_size):
+    with pytest.raises(ValueError, match="n >= 1 and batch_size >= 1"):
+        next(batch_indices(n, batch_size))
