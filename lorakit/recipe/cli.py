@@ -3,6 +3,7 @@
     python -m lorakit.train --config configs/lora-tiny.yaml
     python -m lorakit.train --config configs/lora-tiny.yaml --resume          # from the last checkpoint
     python -m lorakit.train --config configs/qlora-70b-fsdp.yaml --check      # validate only
+    python -m lorakit.train --config configs/qlora-70b-fsdp.yaml --estimate --processes 8  # memory per GPU
     accelerate launch --config_file configs/accelerate/cpu-2proc.yaml -m lorakit.train \\
         --config configs/lora-tiny.yaml --set training.per_device_batch_size=8
 
@@ -40,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--overwrite", action="store_true", help="delete an earlier run's output.dir first")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one key")
     ap.add_argument("--check", action="store_true", help="validate the config and exit")
+    ap.add_argument("--estimate", action="store_true",
+                    help="print the estimated memory per process (notebook 04's estimator) and exit")
+    ap.add_argument("--processes", type=int, default=1, help="with --estimate: how many GPUs share the run")
+    ap.add_argument("--dtype", default="bf16", choices=["fp32", "fp16", "bf16"],
+                    help="with --estimate: the dtype model.dtype=auto stands for (T4: fp16)")
     return ap.parse_args(argv)
 
 
@@ -57,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         print(f"{args.config}: OK (method {cfg.method}, model {cfg.model.id})")
+        return 0
+    if args.estimate:
+        from .estimate import estimate
+
+        try:
+            print(f"{args.config}: {cfg.method}, {cfg.model.id}")
+            print(estimate(cfg, processes=args.processes, device_dtype=args.dtype))
+        except ValueError as err:
+            print(f"lorakit-train: {err}", file=sys.stderr)
+            return 2
         return 0
     from .run import run
 
