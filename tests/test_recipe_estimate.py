@@ -6,7 +6,7 @@ import pytest
 from lorakit.count.footprint import nf4_tensor_bytes
 from lorakit.recipe.cli import main
 from lorakit.recipe.config import load_config, validate
-from lorakit.recipe.estimate import estimate, training_setup
+from lorakit.recipe.estimate import estimate, hardware_table, training_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -74,3 +74,12 @@ def _raw(path):
     import yaml
 
     return yaml.safe_load(path.read_text())
+
+
+def test_hardware_table_has_a_row_per_config_and_a_cell_per_process_count():
+    paths = [CONFIGS / "qlora-7b-t4.yaml", CONFIGS / "qlora-70b-fsdp.yaml"]
+    lines = hardware_table(paths, processes=(1, 8)).splitlines()
+    assert len(lines) == 2 + len(paths) and "8 GPUs" in lines[0]
+    assert lines[2].startswith("qlora-7b-t4") and lines[2].count("GiB") == 2
+    seventy = lines[3].split("GiB")
+    assert float(seventy[0].split()[-1]) > 4 * float(seventy[1].split()[-1])   # FSDP over 8 shards the weights

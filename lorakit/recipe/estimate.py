@@ -57,7 +57,7 @@ class RecipeEstimate:
 
 
 def _size(b: float) -> str:
-    return f"{b / 1e9:8.2f} GB" if b >= 1e9 else f"{b / 1e6:8.1f} MB"
+    return f"{b / 2**30:8.2f} GiB" if b >= 2**30 else f"{b / 2**20:8.1f} MiB"   # GPUs are sold in GiB
 
 
 def training_setup(cfg: RecipeConfig, device_dtype: str = "bf16") -> TrainingSetup:
@@ -96,4 +96,25 @@ def estimate(cfg: RecipeConfig, processes: int = 1, device_dtype: str = "bf16") 
                           strategy=strategy, dtype=setup.dtype)
 
 
-__all__ = ["RecipeEstimate", "estimate", "training_setup"]
+
+
+
+def hardware_table(config_paths, processes=(1, 2, 8), device_dtype: str = "fp16") -> str:
+    """A text table: for each config and process count, GiB per process and the smallest GPU that fits.
+
+    ``device_dtype`` stands for ``model.dtype: auto`` (fp16: what a T4 computes in).
+    """
+    from .config import load_config
+
+    head = f"{'config':<22}{'method':<7}{'model':<26}" + "".join(f"{f'{n} GPU' + ('s' if n > 1 else ''):>22}" for n in processes)
+    rows = [head, "-" * len(head)]
+    for path in config_paths:
+        cfg = load_config(path)
+        cells = []
+        for n in processes:
+            est = estimate(cfg, processes=n, device_dtype=device_dtype)
+            cells.append(f"{est.total / 2**30:6.1f} GiB {est.fits().split(' (')[0][:10]:>10}")
+        name = str(path).rsplit("/", 1)[-1].removesuffix(".yaml")
+        rows.append(f"{name:<22}{cfg.method:<7}{cfg.model.id.split('/')[-1][:25]:<26}" + "".join(f"{c:>22}" for c in cells))
+    return "\n".join(rows)
+__all__ = ["RecipeEstimate", "estimate", "hardware_table", "training_setup"]
