@@ -82,4 +82,4 @@ def test_hardware_table_has_a_row_per_config_and_a_cell_per_process_count():
     assert len(lines) == 2 + len(paths) and "8 GPUs" in lines[0]
     assert lines[2].startswith("qlora-7b-t4") and lines[2].count("GiB") == 2
     seventy = lines[3].split("GiB")
-    assert float(seventy[0].split()[-1]) > 4 * float(seventy[1].split()[-1])   # FSDP over 8 shards the weights
+    assert float(seventy[0].split()[-1]) > 2 * float(seventy[1].split()[-1])   # FSDP over 8 shards all but activations
