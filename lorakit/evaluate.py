@@ -1,6 +1,7 @@
-"""Exact match on the QA task, batched greedy generation to get the answers, and perplexity."""
+"""Exact match on the QA task, batched greedy generation, and perplexity (per document, with intervals)."""
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Callable, Sequence
@@ -9,6 +10,7 @@ import torch
 
 from .data.corpus import own_format_prompt
 from .data.qa import format_prompt
+from .stats import CI
 
 
 def normalize_answer(text: str) -> str:
@@ -97,24 +99,83 @@ def answer_in_reply_rate(model, tokenizer, examples: Sequence[dict], max_new_tok
 
 
 @torch.no_grad()
-def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 256) -> float:
-    """Token-level perplexity of ``model`` on ``texts`` (each text its own sequence, EOS appended).
+def document_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16,
+                 max_length: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each text's summed negative log-likelihood (nats) and number of predicted tokens.
 
-    Works for any causal LM, quantized ones included; padding is masked out of the mean.
+    Each text is its own sequence with EOS appended, truncated to ``max_length`` tokens; padding is
+    masked out. ``batch_size`` texts go through the model at once, so the logits take
+    ``batch_size * max_length * vocab_size`` floats at most (never the whole list).
+
+    Returns:
+        ``(nll, n_tokens)``: float64 and int64, both of shape ``(len(texts),)``. Corpus perplexity
+        is ``exp(nll.sum() / n_tokens.sum())``; :func:`perplexity_ci` resamples the documents.
     """
     if not texts:
-        raise ValueError("perplexity() needs at least one text")
+        raise ValueError("perplexity needs at least one text")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     model.eval()
     device = next(model.parameters()).device
-    total_nll, total_tokens = 0.0, 0
+    nll, n_tokens = [], []
     for i in range(0, len(texts), batch_size):
         batch = [t + tokenizer.eos_token for t in texts[i:i + batch_size]]
         enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
                         max_length=max_length).to(device)
-        logits = model(**enc).logits[:, :-1].float()
+        logits = model(**enc).logits[:, :-1].float()                       # (B, T - 1, V)
         targets = enc["input_ids"][:, 1:]
-        mask = enc["attention_mask"][:, 1:].bool()
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-        total_nll += nll[mask].sum().item()
-        total_tokens += int(mask.sum())
-    return float(torch.exp(torch.tensor(total_nll / total_tokens)))
+        mask = enc["attention_mask"][:, 1:]
+        token_nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        nll.append((token_nll * mask).sum(dim=1).double().cpu())           # (B,)
+        n_tokens.append(mask.sum(dim=1).long().cpu())
+    return torch.cat(nll), torch.cat(n_tokens)
+
+
+def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 256) -> float:
+    """Token-level perplexity of ``model`` on ``texts``: ``exp(total NLL / total tokens)``.
+
+    Works for any causal LM, quantized ones included; arguments as in :func:`document_nll`.
+    """
+    nll, n_tokens = document_nll(model, tokenizer, texts, batch_size=batch_size, max_length=max_length)
+    return math.exp(nll.sum().item() / n_tokens.sum().item())
+
+
+def _resampled_sums(values: Sequence[torch.Tensor], n_boot: int, seed: int) -> list[torch.Tensor]:
+    """Sums of each tensor over the same ``n_boot`` bootstrap resamples of the documents."""
+    n = values[0].numel()
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, n, (n_boot, n), generator=gen)  # (n_boot, n): documents drawn with replacement
+    return [v.double()[idx].sum(dim=1) for v in values]   # each (n_boot,)
+
+
+def _interval(point: float, draws: torch.Tensor, level: float) -> CI:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95, got {level}")
+    tail = (1 - level) / 2
+    low, high = torch.quantile(draws, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
+    return CI(point, low, high, level)
+
+
+def perplexity_ci(nll: torch.Tensor, n_tokens: torch.Tensor, level: float = 0.95, n_boot: int = 2000,
+                  seed: int = 0) -> CI:
+    """Bootstrap interval of corpus perplexity, resampling whole documents (tokens of one document
+    are not independent). ``nll``, ``n_tokens``: from :func:`document_nll`."""
+    nll, n_tokens = torch.as_tensor(nll), torch.as_tensor(n_tokens)
+    if nll.shape != n_tokens.shape or nll.dim() != 1 or nll.numel() == 0:
+        raise ValueError(f"nll and n_tokens must be (n,) tensors of one shape, got {tuple(nll.shape)} "
+                         f"and {tuple(n_tokens.shape)}")
+    total_nll, total_tokens = _resampled_sums([nll, n_tokens], n_boot, seed)
+    point = math.exp(nll.sum().item() / n_tokens.sum().item())
+    return _interval(point, torch.exp(total_nll / total_tokens), level)
+
+
+def perplexity_ratio_ci(nll_a: torch.Tensor, nll_b: torch.Tensor, n_tokens: torch.Tensor, level: float = 0.95,
+                        n_boot: int = 2000, seed: int = 0) -> CI:
+    """Paired bootstrap interval of ``ppl_a / ppl_b - 1`` (relative change) for two models scored on
+    the same documents. An interval that contains 0 is a tie."""
+    nll_a, nll_b, n_tokens = (torch.as_tensor(x) for x in (nll_a, nll_b, n_tokens))
+    if not nll_a.shape == nll_b.shape == n_tokens.shape or nll_a.dim() != 1:
+        raise ValueError("a paired comparison needs (n,) NLLs of both models on the same n documents")
+    diff, total_tokens = _resampled_sums([nll_a - nll_b, n_tokens], n_boot, seed)
+    point = math.exp((nll_a - nll_b).sum().item() / n_tokens.sum().item()) - 1
+    return _interval(point, torch.exp(diff / total_tokens) - 1, level)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -47,7 +47,8 @@ class TrainConfig:
     max_seconds: float | None = 90.0
     warmup_steps: int = 20
     weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 1.0     # 0 or None: no clipping
+    shuffle: bool = True           # False: batches in file order, epoch after epoch
     seed: int = 0
 
 
@@ -117,6 +118,23 @@ def _upcast_trainable(params: Sequence[torch.nn.Parameter]) -> list[tuple[torch.
     return upcast
 
 
+def batch_indices(n: int, batch_size: int, shuffle: bool = True, seed: int = 0) -> Iterator[list[int]]:
+    """Endless batches of example indices, epoch after epoch (a batch may span two epochs).
+
+    ``shuffle=True`` draws a fresh permutation of ``range(n)`` for every epoch (seeded); ``False``
+    keeps file order: ``n=5, batch_size=2`` gives ``[0, 1], [2, 3], [4, 0], [1, 2], ...``.
+    """
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"batch_indices needs n >= 1 and batch_size >= 1, got n={n}, batch_size={batch_size}")
+    rng = random.Random(seed)
+    order: list[int] = []
+    while True:
+        while len(order) < batch_size:
+            order += rng.sample(range(n), n) if shuffle else list(range(n))
+        yield order[:batch_size]
+        order = order[batch_size:]
+
+
 def finetune(model, tokenizer, examples: Sequence[dict], config: TrainConfig | None = None,
              to_pair: Callable[[dict], tuple[str, str]] = format_example,
              optimizer: torch.optim.Optimizer | None = None) -> TrainResult:
@@ -148,9 +166,8 @@ def finetune(model, tokenizer, examples: Sequence[dict], config: TrainConfig | N
     upcast = _upcast_trainable(params)
     opt = optimizer or torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type, init_scale=SCALER_INIT, enabled=half == torch.float16)
-    rng = random.Random(config.seed)
+    batches = batch_indices(len(data), config.batch_size, config.shuffle, config.seed)
     torch.manual_seed(config.seed)
-    order: list[int] = []
     model.train()
     result = TrainResult(steps=0, seconds=0.0, examples_seen=0,
                          compute_dtype=str(half or torch.float32).replace("torch.", ""))
@@ -161,9 +178,7 @@ def finetune(model, tokenizer, examples: Sequence[dict], config: TrainConfig | N
                 break
             if config.max_seconds is not None and time.perf_counter() - start >= config.max_seconds:
                 break
-            if len(order) < config.batch_size:
-                order += rng.sample(range(len(data)), len(data))
-            idx, order = order[: config.batch_size], order[config.batch_size:]
+            idx = next(batches)
             batch = {k: v.to(device) for k, v in collate([data[i] for i in idx], tokenizer.pad_token_id).items()}
             lr = config.lr * min(1.0, (result.steps + 1) / max(1, config.warmup_steps))
             for group in opt.param_groups:
@@ -190,3 +205,11 @@ def finetune(model, tokenizer, examples: Sequence[dict], config: TrainConfig | N
                 p.data = p.data.to(dtype)
         model.eval()
     return result
+
+
+if __name__ == "__main__":  # python -m lorakit.train --config configs/<name>.yaml
+    import sys
+
+    from lorakit.recipe.cli import main
+
+    sys.exit(main())

@@ -15,6 +15,9 @@ PUBLISHED_TOTALS = {
     "meta-llama/Llama-2-13b-hf": 13_015_864_320,
     "meta-llama/Llama-2-70b-hf": 68_976_648_192,
     "huggyllama/llama-65b": 65_285_660_672,
+    # LLaMA-33B ("llama-30b" on the hub): the LLaMA paper (Touvron et al. 2023, Table 2) gives 32.5B;
+    # the exact count is [D] from its config, checked against that rounding in the test below.
+    "huggyllama/llama-30b": 32_528_943_616,
     "mistralai/Mistral-7B-v0.1": 7_241_732_096,
     "Qwen/Qwen2.5-0.5B": 494_032_768,
     "Qwen/Qwen2.5-1.5B": 1_543_714_304,
@@ -51,3 +54,7 @@ def test_config_from_a_path(tmp_path):
 def test_unknown_config_says_what_exists():
     with pytest.raises(ValueError, match="meta-llama/Llama-2-7b-hf"):
         load_config("meta-llama/Llama-3-8B")
+
+
+def test_llama_33b_rounds_to_the_papers_size():
+    assert round(PUBLISHED_TOTALS["huggyllama/llama-30b"] / 1e9, 1) == 32.5

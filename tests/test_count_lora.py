@@ -8,7 +8,7 @@ from lorakit.lora import inject_lora
 
 CONFIGS = available_configs()
 QV = ["q_proj", "v_proj"]
-BIG = {"meta-llama/Llama-2-70b-hf", "huggyllama/llama-65b", "meta-llama/Llama-2-13b-hf"}
+BIG = {"meta-llama/Llama-2-70b-hf", "huggyllama/llama-65b", "meta-llama/Llama-2-13b-hf", "huggyllama/llama-30b"}
 
 
 def _peft_counts(name, target_modules, r):

@@ -1,17 +1,13 @@
 """lorakit.count.memory: bits per parameter and bytes, against QLoRA's figures (Dettmers et al. 2023, §3)."""
 import pytest
 
-from lorakit.count import BITS_PER_PARAM, bits_per_param, blockwise_bits, format_bytes, model_bytes
+from lorakit.count import BITS_PER_PARAM, bits_per_param, format_bytes, model_bytes
 
 
-def test_blockwise_bits():
-    assert blockwise_bits() == 4.5
-    assert blockwise_bits(double_quant=True) == pytest.approx(4.127, abs=5e-4)
-    assert blockwise_bits(double_quant=True) == 4 + 8 / 64 + 32 / (64 * 256)
-    assert blockwise_bits(4, 128) == 4.25
+def test_bits_per_param_table():
+    # the arithmetic lives in lorakit.quant.memory (tests/test_memory.py); the table uses QLoRA's numbers
+    assert BITS_PER_PARAM["nf4"] == 4.5
     assert BITS_PER_PARAM["nf4"] - BITS_PER_PARAM["nf4-dq"] == pytest.approx(0.373, abs=1e-3)
-    with pytest.raises(ValueError, match="blocksize"):
-        blockwise_bits(4, 0)
 
 
 @pytest.mark.parametrize("fmt,expected", [("fp32", 28e9), ("fp16", 14e9), ("int8", 7e9), ("nf4", 3.9375e9), (4, 3.5e9)])

@@ -4,9 +4,11 @@ import pytest
 
 from lorakit.data.corpus import heldout_texts
 from lorakit.data.qa import make_split
+import torch
+
 from lorakit.data.corpus import own_format_prompt
-from lorakit.evaluate import (answer_in_reply, answer_in_reply_rate, evaluate_qa, exact_match, generate,
-                              normalize_answer, perplexity)
+from lorakit.evaluate import (answer_in_reply, answer_in_reply_rate, document_nll, evaluate_qa, exact_match,
+                              generate, normalize_answer, perplexity, perplexity_ci, perplexity_ratio_ci)
 from lorakit.models import load_model, load_tokenizer
 
 
@@ -55,6 +57,47 @@ def test_perplexity_is_finite_and_above_one(tiny):
     model, tok = tiny
     ppl = perplexity(model, tok, heldout_texts(16))
     assert math.isfinite(ppl) and ppl > 1.0
+
+
+def test_document_nll_adds_up_to_perplexity_and_ignores_batching(tiny):
+    model, tok = tiny
+    texts = heldout_texts(6)
+    nll, n_tokens = document_nll(model, tok, texts, batch_size=4)
+    assert nll.shape == n_tokens.shape == (6,) and nll.dtype == torch.float64
+    # one prediction per token after the first, EOS included
+    assert n_tokens.tolist() == [len(tok(t + tok.eos_token)["input_ids"]) - 1 for t in texts]
+    one_by_one = torch.cat([document_nll(model, tok, [t], batch_size=1)[0] for t in texts])
+    torch.testing.assert_close(nll, one_by_one, rtol=1e-5, atol=1e-4)   # padding is masked out
+    assert perplexity(model, tok, texts, batch_size=4) == pytest.approx(math.exp(nll.sum() / n_tokens.sum()))
+    with pytest.raises(ValueError, match="batch_size"):
+        document_nll(model, tok, texts, batch_size=0)
+
+
+def test_perplexity_ci_resamples_documents():
+    n_tokens = torch.tensor([10, 20, 30, 40])
+    same_rate = perplexity_ci(n_tokens * 1.5, n_tokens)       # every document at 1.5 nats per token
+    assert same_rate.low == pytest.approx(math.exp(1.5)) and same_rate.high == pytest.approx(math.exp(1.5))
+    nll = torch.tensor([10.0, 40.0, 30.0, 100.0])
+    ci = perplexity_ci(nll, n_tokens)
+    assert ci.mean == pytest.approx(math.exp(180 / 100))
+    assert ci.low < ci.mean < ci.high
+    assert math.exp(1.0) <= ci.low and ci.high <= math.exp(2.5)  # within the per-document extremes
+    with pytest.raises(ValueError, match="one shape"):
+        perplexity_ci(nll, n_tokens[:3])
+
+
+def test_perplexity_ratio_ci_is_paired():
+    n_tokens = torch.tensor([10, 20, 30, 40, 50])
+    nll_b = torch.tensor([12.0, 50.0, 31.0, 90.0, 60.0])
+    shifted = perplexity_ratio_ci(nll_b + 0.01 * n_tokens, nll_b, n_tokens)   # +0.01 nats on every token
+    for value in shifted[:3]:
+        assert value == pytest.approx(math.exp(0.01) - 1, rel=1e-5)          # no noise once paired
+    tie = perplexity_ratio_ci(nll_b, nll_b, n_tokens)
+    assert tie[:3] == (0.0, 0.0, 0.0)
+    noisy = perplexity_ratio_ci(nll_b + torch.tensor([1.0, -1.0, 1.0, -1.0, 0.5]), nll_b, n_tokens)
+    assert noisy.low < 0 < noisy.high
+    with pytest.raises(ValueError, match="same n documents"):
+        perplexity_ratio_ci(nll_b, nll_b[:4], n_tokens)
 
 
 def test_perplexity_needs_texts(tiny):

@@ -6,7 +6,7 @@ from peft import LoraConfig, get_peft_model
 
 from lorakit.data.qa import make_split
 from lorakit.models import load_model, load_tokenizer
-from lorakit.train import IGNORE_INDEX, TrainConfig, collate, encode_pairs, finetune
+from lorakit.train import IGNORE_INDEX, TrainConfig, batch_indices, collate, encode_pairs, finetune
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,22 @@ def test_float32_model_trains_without_autocast(tok):
                    to_pair=short_pair)
     assert run.compute_dtype == "float32" and run.skipped_steps == 0
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_batch_indices_file_order_wraps_around():
+    batches = batch_indices(5, 2, shuffle=False)
+    assert [next(batches) for _ in range(4)] == [[0, 1], [2, 3], [4, 0], [1, 2]]
+
+
+def test_batch_indices_shuffled_is_a_seeded_permutation_per_epoch():
+    first = [i for _, b in zip(range(5), batch_indices(10, 2, seed=3)) for i in b]
+    again = [i for _, b in zip(range(5), batch_indices(10, 2, seed=3)) for i in b]
+    other = [i for _, b in zip(range(5), batch_indices(10, 2, seed=4)) for i in b]
+    assert sorted(first) == list(range(10)), "one epoch visits every example once"
+    assert first == again and first != other and first != list(range(10))
+
+
+@pytest.mark.parametrize("n, batch_size", [(0, 2), (3, 0)])
+def test_batch_indices_rejects_empty(n, batch_size):
+    with pytest.raises(ValueError, match="n >= 1 and batch_size >= 1"):
+        next(batch_indices(n, batch_size))

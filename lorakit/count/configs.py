@@ -1,7 +1,7 @@
 """Real architectures from their ``config.json`` alone: built on the meta device, no weights.
 
 ``data/configs/`` ships the hub configs of the models the course counts (Llama-2 7B/13B/70B,
-LLaMA-65B, Mistral-7B, Qwen2.5 0.5B/1.5B, SmolLM2 135M/360M), named ``<org>--<name>.json`` after
+LLaMA-33B/65B, Mistral-7B, Qwen2.5 0.5B/1.5B, SmolLM2 135M/360M), named ``<org>--<name>.json`` after
 the hub id. A model built under ``torch.device("meta")`` has every parameter's shape and no storage,
 so a 70B model costs a fraction of a second and no memory, and its counts are exact.
 """

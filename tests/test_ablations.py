@@ -1,0 +1,112 @@
+"""lorakit.ablations: variants, their PEFT and training configs, one run, the table's round trip."""
+import pytest
+import torch
+
+from lorakit import presets
+from lorakit.ablations import (QV, Variant, build_model, decode_correct, encode_correct, group_rows, load_table,
+                               interval, optimizer_state_bytes, run_sweep, run_variant, save_table, summary, sweep_variants,
+                               unique_variants)
+from lorakit.data.qa import make_split
+from lorakit.models import load_tokenizer
+
+
+def test_lora_config_follows_the_variant():
+    config = Variant("x", r=8).lora_config()
+    assert (config.r, config.lora_alpha, config.use_rslora, config.target_modules) == (8, 16, False, "all-linear")
+    rs = Variant("y", r=64, lora_alpha=16, use_rslora=True, target_modules=QV).lora_config()
+    assert (rs.lora_alpha, rs.use_rslora, set(rs.target_modules)) == (16, True, {"q_proj", "v_proj"})
+    with pytest.raises(ValueError, match="no LoraConfig"):
+        Variant("full", r=0).lora_config()
+
+
+def test_train_config_takes_rates_and_budgets_from_the_preset():
+    sim = presets.get("sim")
+    lora = Variant("a", max_steps=200, shuffle=False, max_grad_norm=None).train_config(sim)
+    assert (lora.lr, lora.max_steps, lora.batch_size, lora.shuffle, lora.max_grad_norm) == \
+        (sim.lora_lr, sim.steps(200), sim.batch_size, False, 0.0)
+    full = Variant("b", r=0, max_steps=None, max_seconds=30).train_config(presets.get("cpu"))
+    assert (full.lr, full.max_steps, full.max_seconds) == (presets.get("cpu").full_lr, None, 30)
+    assert Variant("c", lr=1e-5).train_config(sim).lr == 1e-5
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"r": -1}, "r must be an int"), ({"r": 2.0}, "r must be an int"),
+    ({"max_steps": None, "max_seconds": None}, "max_steps or max_seconds"),
+])
+def test_variant_rejects_bad_fields(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Variant("bad", **kwargs)
+
+
+def test_correct_strings_round_trip():
+    assert encode_correct([True, False, True]) == "101" and decode_correct("101") == [1, 0, 1]
+    with pytest.raises(ValueError, match="only '0' and '1'"):
+        decode_correct("1x")
+
+
+def test_sweep_groups_share_the_default_run_and_names_are_unambiguous():
+    groups = sweep_variants(steps=50, seconds=5)
+    assert {v.r for v in groups["rank"]} == {1, 2, 4, 8, 16, 64}
+    assert all(v.max_seconds == 5 and v.max_steps is None for v in groups["targets"])
+    names = [v.name for v in unique_variants(groups)]
+    assert len(names) == len(set(names)) and "r=16" in groups["optimizer"][-1].name
+    with pytest.raises(ValueError, match="both called"):
+        unique_variants({"a": [Variant("x", r=1)], "b": [Variant("x", r=2)]})
+
+
+def test_optimizer_state_is_two_float32_moments_per_trainable_weight():
+    layer = torch.nn.Linear(6, 4)
+    opt = torch.optim.AdamW(layer.parameters())
+    assert optimizer_state_bytes(opt) == 0, "AdamW allocates its state at the first step"
+    layer(torch.randn(3, 6)).sum().backward()
+    opt.step()
+    assert optimizer_state_bytes(opt) == 2 * 4 * (6 * 4 + 4)
+
+
+def test_build_model_is_seeded_and_full_ft_trains_everything():
+    a, b = build_model(Variant("x", r=2, target_modules=QV)), build_model(Variant("x", r=2, target_modules=QV))
+    name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight"
+    torch.testing.assert_close(dict(a.named_parameters())[name], dict(b.named_parameters())[name], rtol=0, atol=0)
+    full = build_model(Variant("full", r=0))
+    assert all(p.requires_grad for p in full.parameters())
+
+
+def test_run_variant_and_table_round_trip(tmp_path):
+    tok = load_tokenizer()
+    row = run_variant(Variant("tiny", r=2, target_modules=QV, max_steps=2), tok, make_split("train", 8),
+                      make_split("test", 4), eval_batch_size=4)
+    assert row["steps"] == 2 and len(row["correct"]) == 4 and row["em"] == sum(decode_correct(row["correct"])) / 4
+    assert row["optimizer_state_bytes"] == 2 * 4 * row["trainable"] > 0
+    table = {"meta": {}, "groups": {"g": ["tiny"]}, "runs": {"tiny": row}}
+    loaded = load_table(save_table(table, tmp_path / "t.json"))
+    assert group_rows(loaded, "g") == [{"name": "tiny", **row}]
+    assert Variant.from_dict(loaded["runs"]["tiny"]["variant"]) == Variant("tiny", r=2, target_modules=QV, max_steps=2)
+    with pytest.raises(ValueError, match="unknown group"):
+        group_rows(loaded, "nope")
+    with pytest.raises(FileNotFoundError, match="sweep_lora_ablations"):
+        load_table(tmp_path / "missing.json")
+
+
+def test_summary_gives_intervals_and_paired_verdicts():
+    runs = {"a": {"correct": "1" * 90 + "0" * 10, "trainable": 10, "steps": 5, "seconds": 1.0, "final_loss": 0.1},
+            "b": {"correct": "1" * 20 + "0" * 80, "trainable": 20, "steps": 5, "seconds": 2.0, "final_loss": 0.5},
+            "c": {"correct": "1" * 89 + "0" * 11, "trainable": 30, "steps": 5, "seconds": 3.0, "final_loss": 0.2}}
+    table = {"meta": {}, "groups": {"g": ["a", "b", "c"]}, "runs": runs}
+    rows = summary(table, "g", baseline="a", extra=["final_loss"])
+    assert [r["vs a"] for r in rows] == ["-", "a higher", "tie"]
+    assert rows[0]["exact match [95% CI]"].startswith("90.0% [") and rows[1]["final_loss"] == 0.5
+    assert interval(runs["b"]).low < 0.2 < interval(runs["b"]).high
+
+
+def test_run_sweep_runs_the_named_variants_and_keeps_previous_rows():
+    tok = load_tokenizer()
+    previous = {"runs": {"r=64": {"em": 0.5}}}
+    seen = []
+    table = run_sweep(None, tok, make_split("train", 8), make_split("test", 2), steps=2, seconds=1.0,
+                      only=["r=1", "full FT"], previous=previous, on_row=lambda name, t: seen.append(name))
+    assert seen == ["r=1", "full FT"] and list(table["runs"]) == ["r=1", "r=64", "full FT"]
+    assert table["runs"]["full FT"]["trainable"] == table["runs"]["full FT"]["total"]
+    assert set(table["groups"]) == {"rank", "targets", "full", "alpha", "optimizer", "lr"}
+    assert table["meta"]["n_test"] == 2 and table["meta"]["sweep_seconds"] > 0
+    with pytest.raises(ValueError, match="unknown variant"):
+        run_sweep(None, tok, [], [], only=["r=3"])
