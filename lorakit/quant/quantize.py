@@ -11,15 +11,15 @@ as ``bitsandbytes.functional.quantize_4bit`` does::
 **Equal to bitsandbytes 0.50** (``quantize_4bit(w, blocksize=..., quant_type=..., compress_statistics=...)``
 on the CPU) for NF4 and FP4, block sizes 32 ... 4096, float32/float16/bfloat16 inputs of any size:
 the packed bytes, the absmax values, and with double quantization the 8-bit codes, second-level
-scales and offset, are equal bit for bit. Known differences, all in bitsandbytes' favour of speed:
+scales and offset, are equal bit for bit. Known differences:
 
 * **bitsandbytes' CPU ``dequantize_4bit`` is wrong when a row is not a whole number of blocks.** Its
   AVX-512 kernel (``cdequantize_blockwise_cpu_nf4_fp32`` and friends, called from
   ``bitsandbytes/backends/cpu/ops.py`` with ``m`` rows of ``n`` values) reads the scale of value
   ``(row, col)`` at ``absmax[row * (n // blocksize) + col // blocksize]``, which is right only when
   ``n`` is a multiple of ``blocksize``. It takes that path when the CPU has AVX-512 and ``n`` is a
-  multiple of 16; e.g. shape ``(1024, 64)`` in blocks of 128 decodes every row with the first rows'
-  scales (round-trip error 0.17 on weights of std 0.1, against 0.05 here). Its bytes and absmax are
+  multiple of 16; e.g. shape ``(1024, 64)`` in blocks of 128 decodes every row with the first
+  block's scale (round-trip error 0.17 on weights of std 0.1, against 0.05 here). Its bytes and absmax are
   right; :func:`dequantize_4bit` decodes them by flat block index, which is right for every shape.
   ``bnb.nn.Linear4bit``'s CPU forward decodes through the same kernel, so with the default block
   size 64 a layer whose ``in_features`` is a multiple of 16 but not of 64 (32, 48, 96, ...) computes
