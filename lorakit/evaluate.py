@@ -1,4 +1,4 @@
-"""Exact match on the QA task, batched greedy generation, and perplexity (per document, with intervals)."""
+"""Exact match on the QA task, batched greedy generation to get the answers, and perplexity."""
 from __future__ import annotations
 
 import math

@@ -23,7 +23,7 @@ def _tiny_llama():
 
 @pytest.mark.parametrize("code", ["nf4", "fp4"])
 def test_fake_quantize_equals_bitsandbytes_round_trip(code):
-    w = torch.randn(128, 256) * 0.02
+    w = torch.randn(128, 256) * 0.02  # rows of whole blocks: bnb's CPU dequantize is right there (test_quantize.py)
     packed, state = bnb_f.quantize_4bit(w, blocksize=64, quant_type=code, compress_statistics=True)
     torch.testing.assert_close(fake_quantize(w, code, 64, double_quant=True),
                                bnb_f.dequantize_4bit(packed, state), atol=1e-6, rtol=0)

@@ -223,6 +223,48 @@ def test_quant_state_carries_everything_dequantize_needs():
     assert (nested.scales() - state.absmax).abs().max() < 0.01 * state.absmax.max()  # the 8-bit round trip
 
 
+@pytest.mark.parametrize("double_quant", [False, True])
+@pytest.mark.parametrize("shape,blocksize,dtype", [((16, 96), 64, torch.float32), ((64, 64), 128, torch.float16),
+                                                   ((3, 100), 64, torch.bfloat16), ((512, 512), 64, torch.float32)],
+                         ids=str)
+def test_quant_state_from_bitsandbytes_decodes_its_bytes_by_flat_block(shape, blocksize, dtype, double_quant):
+    w = _weights(shape, seed=8, dtype=dtype)
+    ref_packed, ref = _bnb(w, "nf4", blocksize, double_quant)
+    state = QuantState.from_bitsandbytes(ref)
+    packed, ours = quantize_4bit(w, "nf4", blocksize, double_quant=double_quant)
+    _assert_state_equals_bnb(packed, state, ref_packed, ref)          # every field carried over
+    scales = ours.scales()                                            # first principles, from lorakit's own state
+    right = _by_hand(packed, scales, ours.code, blocksize, w.numel()).reshape(shape).to(dtype)
+    assert torch.equal(dequantize_4bit(ref_packed, state), right)
+    if _bnb_decodes_right(shape, blocksize):
+        torch.testing.assert_close(dequantize_4bit(ref_packed, state), bnb_f.dequantize_4bit(ref_packed, ref),
+                                   atol=1e-6, rtol=0)
+
+
+def test_quant_state_from_a_linear4bit_weight():
+    """bnb.nn.Linear4bit's bytes and state, decoded through lorakit, give the layer's own weights back."""
+    gen = torch.Generator().manual_seed(9)
+    w = torch.randn(32, 96, generator=gen) * torch.rand(32, 1, generator=gen) * 0.2   # rows of different scales
+    layer = bitsandbytes.nn.Linear4bit(96, 32, bias=False, quant_type="nf4", compress_statistics=True,
+                                       compute_dtype=torch.float32)
+    layer.load_state_dict({"weight": w})
+    layer = layer.to("cpu")                                            # quantizes
+    decoded = dequantize_4bit(layer.weight.data, QuantState.from_bitsandbytes(layer.weight.quant_state))
+    packed, state = quantize_4bit(w, "nf4", 64, double_quant=True)
+    assert torch.equal(decoded, dequantize_4bit(packed, state))
+
+
+def test_quant_state_from_bitsandbytes_rejects_other_objects():
+    packed, state = quantize_4bit(torch.randn(64))
+    with pytest.raises(TypeError, match="bitsandbytes.functional.QuantState"):
+        QuantState.from_bitsandbytes(state)
+    with pytest.raises(TypeError, match="no absmax"):
+        QuantState.from_bitsandbytes(object())
+    _, ref = _bnb(torch.randn(64), "nf4", 64)
+    with pytest.raises(TypeError, match="QuantState.from_bitsandbytes"):
+        dequantize_4bit(packed, ref)
+
+
 def test_quant_state_names_a_code_given_as_a_tensor():
     assert quantize_4bit(torch.randn(64), nf4_code())[1].quant_type == "nf4"
     custom = torch.linspace(-1, 1, 16)

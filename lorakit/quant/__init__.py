@@ -4,7 +4,8 @@
 * :mod:`.codes`: FP4, INT4 and the 8-bit dynamic code; code books by name.
 * :mod:`.blockwise`: blockwise absmax scaling and nearest-code rounding.
 * :mod:`.packing`: two 4-bit indices per byte.
-* :mod:`.quantize`: ``quantize_4bit`` -> ``(packed, QuantState)`` -> ``dequantize_4bit``; its
+* :mod:`.quantize`: ``quantize_4bit`` -> ``(packed, QuantState)`` -> ``dequantize_4bit``;
+  ``QuantState.from_bitsandbytes`` reads bitsandbytes' state, so its bytes decode here too. Its
   docstring lists every known difference from bitsandbytes (one is a bitsandbytes bug).
 * :mod:`.double_quant`: the block scales in 8 bits.
 * :mod:`.memory`: bits per parameter (the one owner; :mod:`lorakit.count` imports it).

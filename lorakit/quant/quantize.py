@@ -11,16 +11,17 @@ as ``bitsandbytes.functional.quantize_4bit`` does::
 **Equal to bitsandbytes 0.50** (``quantize_4bit(w, blocksize=..., quant_type=..., compress_statistics=...)``
 on the CPU) for NF4 and FP4, block sizes 32 ... 4096, float32/float16/bfloat16 inputs of any size:
 the packed bytes, the absmax values, and with double quantization the 8-bit codes, second-level
-scales and offset, are equal bit for bit. Known differences, all in bitsandbytes' favour of speed:
+scales and offset, are equal bit for bit. Known differences:
 
 * **bitsandbytes' CPU ``dequantize_4bit`` is wrong when a row is not a whole number of blocks.** Its
   AVX-512 kernel (``cdequantize_blockwise_cpu_nf4_fp32`` and friends, called from
   ``bitsandbytes/backends/cpu/ops.py`` with ``m`` rows of ``n`` values) reads the scale of value
   ``(row, col)`` at ``absmax[row * (n // blocksize) + col // blocksize]``, which is right only when
   ``n`` is a multiple of ``blocksize``. It takes that path when the CPU has AVX-512 and ``n`` is a
-  multiple of 16; e.g. shape ``(1024, 64)`` in blocks of 128 decodes every row with the first rows'
-  scales (round-trip error 0.17 on weights of std 0.1, against 0.05 here). Its bytes and absmax are
-  right; :func:`dequantize_4bit` decodes them by flat block index, which is right for every shape.
+  multiple of 16; e.g. shape ``(1024, 64)`` in blocks of 128 decodes every row with the first
+  block's scale (round-trip error 0.17 on weights of std 0.1, against 0.05 here). Its bytes and absmax are
+  right; :func:`dequantize_4bit` decodes them by flat block index, which is right for every shape
+  (bitsandbytes' own: ``dequantize_4bit(packed, QuantState.from_bitsandbytes(state))``).
   ``bnb.nn.Linear4bit``'s CPU forward decodes through the same kernel, so with the default block
   size 64 a layer whose ``in_features`` is a multiple of 16 but not of 64 (32, 48, 96, ...) computes
   with wrong weights; so do PEFT's merge into a 4-bit base and ``model.dequantize()``.
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 import torch
 
 from .blockwise import FLOAT_DTYPES, check_blocksize, n_blocks, nearest_code, quantize_blockwise, scale_blocks
-from .codes import CODE_BOOKS, get_code
+from .codes import CODE_BOOKS, dynamic_code, get_code
 from .double_quant import DoubleQuantState, double_dequantize, double_quantize
 from .packing import byte_table, pack_4bit
 
@@ -97,6 +98,31 @@ class QuantState:
         """Bits the scales take: 32 per absmax, or the nested state's codes, scales and offset."""
         return self.absmax.nbits() if self.nested else 32 * self.absmax.numel()
 
+    @classmethod
+    def from_bitsandbytes(cls, state) -> QuantState:
+        """The same state, read from bitsandbytes' ``QuantState``, nested or not.
+
+        ``state`` is what ``bitsandbytes.functional.quantize_4bit`` returns, or the ``quant_state`` of a
+        ``bnb.nn.Linear4bit``'s weight (``layer.weight.quant_state``; its bytes are ``layer.weight.data``).
+        Then ``dequantize_4bit(layer.weight.data, QuantState.from_bitsandbytes(layer.weight.quant_state))``
+        decodes bitsandbytes' own bytes by flat block index, which is right for every shape, where
+        bitsandbytes' CPU ``dequantize_4bit`` is not (see the module docs). Tensors stay on their
+        device; a nested state (``compress_statistics=True``) becomes a :class:`DoubleQuantState`.
+        """
+        missing = [f for f in ("absmax", "shape", "code", "blocksize", "dtype", "quant_type", "nested")
+                   if not hasattr(state, f)]
+        if missing or isinstance(state, QuantState):
+            raise TypeError(f"expected bitsandbytes.functional.QuantState, got {type(state).__name__}"
+                            + (f" (no {', '.join(missing)})" if missing else ""))
+        if state.nested:
+            if not torch.equal(state.state2.code.float().cpu(), dynamic_code()):
+                raise ValueError("the nested state's 8-bit code is not bitsandbytes' dynamic code, "
+                                 "which lorakit.quant.double_quant decodes with")
+            absmax = DoubleQuantState(state.absmax, state.state2.absmax, state.offset, state.state2.blocksize)
+        else:
+            absmax = state.absmax
+        return cls(absmax, state.shape, state.code.float(), state.blocksize, state.dtype, state.quant_type)
+
     def to(self, device: torch.device | str) -> QuantState:
         """A copy whose tensors live on ``device``."""
         absmax = (dataclasses.replace(self.absmax, codes=self.absmax.codes.to(device),
@@ -144,7 +170,10 @@ def dequantize_4bit(packed: torch.Tensor, state: QuantState) -> torch.Tensor:
     The product is computed in float32, then cast to ``state.dtype``.
     """
     if not isinstance(state, QuantState):
-        raise TypeError(f"expected the QuantState returned by quantize_4bit, got {type(state).__name__}")
+        hint = (": bitsandbytes' QuantState converts with QuantState.from_bitsandbytes(state)"
+                if type(state).__module__.startswith("bitsandbytes") else "")
+        raise TypeError(f"expected the lorakit QuantState returned by quantize_4bit, got "
+                        f"{type(state).__module__}.{type(state).__name__}{hint}")
     if not isinstance(packed, torch.Tensor) or packed.dtype != torch.uint8:
         raise TypeError(f"expected the packed uint8 bytes from quantize_4bit, got "
                         f"{packed.dtype if isinstance(packed, torch.Tensor) else type(packed).__name__}")
