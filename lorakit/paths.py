@@ -12,5 +12,6 @@ TINY_LM_DIR = DATA_DIR / "tiny-lm"
 TINY_LM_ALIASES = ("tiny-lm", "data/tiny-lm")   # names that mean the shipped model
 QA_DIR = DATA_DIR / "qa"
 CONFIGS_DIR = DATA_DIR / "configs"              # hub configs of real architectures, <org>--<name>.json
+RECIPES_DIR = REPO_ROOT / "configs"             # lorakit-train's YAML configs (accelerate's in accelerate/)
 RESULTS_DATA_DIR = DATA_DIR / "results"         # precomputed sweeps that notebooks re-check live
 BUILD_DIR = REPO_ROOT / "build"                 # everything generated: results, the course run, t4-sim

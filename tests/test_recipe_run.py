@@ -19,15 +19,17 @@ from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "lora-tiny.yaml"
-STEPS, SAVE_EVERY, GLOBAL_BATCH = 150, 50, 16
+STEPS, SAVE_EVERY, GLOBAL_BATCH = 120, 40, 16
 COMMON = ["--set", f"training.max_steps={STEPS}", "--set", f"training.save_every={SAVE_EVERY}",
-          "--set", "training.eval_every=75", "--set", "data.test_examples=200", "--overwrite"]
+          "--set", "training.eval_every=60", "--set", "data.eval_examples=50", "--set", "data.test_examples=100",
+          "--overwrite"]
 
 pytestmark = pytest.mark.slow
 
 
-def _env():
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+def _env(processes: int = 1):
+    # the machine's 2 cores: one process uses both, two processes one each
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="2" if processes == 1 else "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -44,7 +46,7 @@ def _command(out: Path, processes: int, *extra: str) -> list[str]:
 
 
 def _run(out: Path, processes: int = 1, *extra: str) -> tuple[dict, str]:
-    proc = subprocess.run(_command(out, processes, *extra), env=_env(), capture_output=True, text=True,
+    proc = subprocess.run(_command(out, processes, *extra), env=_env(processes), capture_output=True, text=True,
                           timeout=900, cwd=out.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "metrics.json").read_text()), proc.stdout + proc.stderr
@@ -81,9 +83,12 @@ def test_two_processes_match_one_at_the_same_global_batch(single, tmp_path_facto
     assert two["processes"] == 2 and two["global_batch_size"] == GLOBAL_BATCH and two["steps"] == STEPS
     assert log.count("lorakit-train: ") == 1, "metrics must be logged once, by the main process"
     assert log.count("'train_runtime'") <= 1
-    assert abs(two["exact_match"] - one["exact_match"]) <= 0.02, (one["exact_match"], two["exact_match"])
+    diff = _max_diff(_adapter(out1), _adapter(out2))
     print(f"one process EM {one['exact_match']:.3f}, two processes EM {two['exact_match']:.3f}, "
-          f"adapter max |diff| {_max_diff(_adapter(out1), _adapter(out2)):.2e}")
+          f"adapter max |diff| {diff:.2e}, seconds {one['seconds']} vs {two['seconds']}")
+    assert abs(two["exact_match"] - one["exact_match"]) <= 0.02, (one["exact_match"], two["exact_match"])
+    # same seed, same data order, same initial adapter: only the all-reduce's float sums differ
+    assert diff < 1e-2, f"the two runs drifted apart (max |diff| {diff:.2e}): different data or init?"
 
 
 def test_killed_run_resumes_to_the_same_adapter(single, tmp_path_factory):

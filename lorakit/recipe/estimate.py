@@ -99,13 +99,17 @@ def estimate(cfg: RecipeConfig, processes: int = 1, device_dtype: str = "bf16") 
 
 
 
-def hardware_table(config_paths, processes=(1, 2, 8), device_dtype: str = "fp16") -> str:
+def hardware_table(config_paths=None, processes=(1, 2, 8), device_dtype: str = "fp16") -> str:
     """A text table: for each config and process count, GiB per process and the smallest GPU that fits.
 
-    ``device_dtype`` stands for ``model.dtype: auto`` (fp16: what a T4 computes in).
+    ``config_paths`` default to every YAML file in ``configs/``; ``device_dtype`` stands for
+    ``model.dtype: auto`` (fp16: what a T4 computes in).
     """
+    from ..paths import RECIPES_DIR
     from .config import load_config
 
+    if config_paths is None:
+        config_paths = sorted(RECIPES_DIR.glob("*.yaml"))
     head = f"{'config':<22}{'method':<7}{'model':<26}" + "".join(f"{f'{n} GPU' + ('s' if n > 1 else ''):>22}" for n in processes)
     rows = [head, "-" * len(head)]
     for path in config_paths:

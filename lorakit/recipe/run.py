@@ -65,6 +65,10 @@ def load_model_and_tokenizer(cfg: RecipeConfig, device: torch.device):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
     if cfg.method in ("lora", "qlora"):
         lora = cfg.lora
+        # Seed the adapters' initialisation here: whatever ran before (accelerate's and torch.distributed's
+        # set-up draw from the global generator) must not change A, or one process and two would start
+        # from different adapters (measured: lora_A differed by twice its size before this line).
+        torch.manual_seed(cfg.training.seed)
         model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                                  target_modules=lora.target_modules, use_rslora=lora.use_rslora,
                                                  task_type="CAUSAL_LM"))
