@@ -30,7 +30,7 @@ from .convert import group_quant_layers, merge_and_unload, quantize_model_groupw
 
 @dataclass
 class CompareConfig:
-    steps: int = 150             # optimizer steps, the same for both methods
+    steps: int = 120             # optimizer steps, the same for both methods
     r: int = 16                  # LoRA rank of both adapters
     lora_alpha: float = 32       # scaling = alpha / r = 2
     lr: float = 2e-3             # the course's LoRA rate for the shipped model (P.lora_lr)
