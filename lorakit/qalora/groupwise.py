@@ -97,7 +97,7 @@ def quantize_groupwise(w: torch.Tensor, bits: int = 4, group_size: int = 32) -> 
     high = grouped.amax(dim=-1).clamp(min=0.0)                               # (out, L), >= 0
     scales = (high - low) / qmax
     scales = torch.where(scales > 0, scales, torch.ones_like(scales))        # an all-zero group: any scale
-    zeros = torch.round(-low / scales).clamp(0, qmax)                        # (out, L), integers
+    zeros = torch.round(-low / scales).clamp(0, qmax) + 0.0                  # (out, L), integers (no -0.0)
     codes = torch.round(grouped / scales[..., None]) + zeros[..., None]      # (out, L, g)
     codes = codes.clamp(0, qmax).to(torch.uint8).reshape(w.shape)
     return GroupQuantized(codes, scales, zeros)
