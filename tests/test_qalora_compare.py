@@ -105,3 +105,14 @@ def test_run_sweep_layout_and_save(base, tokenizer, tmp_path):
     assert run["steps"] == 2 and set(run["after_merge"]) <= {"0", "1"} and run["merge_rel_error"] <= 1e-5
     path = sweep.save_sweep(result, tmp_path / "sweep.json")
     assert sweep.load_sweep(path) == json.loads(json.dumps(result))
+
+
+def test_point_scores_average_over_seeds():
+    table = {"qlora": {"0": {"before_merge": "110", "requant": {"b4_g32": "100"}},
+                       "1": {"before_merge": "010", "requant": {"b4_g32": "001"}}},
+             "qalora": {"0": {"b4_g32": {"after_merge": "111"}}, "1": {"b4_g32": {"after_merge": "011"}}}}
+    assert sweep.point_scores(table, "qalora", "b4_g32") == [0.5, 1.0, 1.0]
+    assert sweep.point_scores(table, "qlora_requant", "b4_g32") == [0.5, 0.0, 0.5]
+    assert sweep.point_scores(table, "qlora", stage="before_merge") == [0.5, 1.0, 0.0]
+    with pytest.raises(ValueError, match="method must be"):
+        sweep.point_scores(table, "lora", "b4_g32")

@@ -153,6 +153,31 @@ def scores(bits_string: str, n: int | None = None) -> list[int]:
     return [int(c) for c in bits_string[:n]]
 
 
+def point_scores(table: dict, method: str, point: str | None = None, stage: str = "after_merge") -> list[float]:
+    """Per-question exact match at one point, averaged over the table's training seeds (each in [0, 1]).
+
+    Args:
+        table: a sweep result (:func:`run_sweep`, :func:`load_sweep`).
+        method: ``"qalora"`` (the point's QA-LoRA run), ``"qlora_requant"`` (each seed's QLoRA run
+            re-quantized at the point), or ``"qlora"`` (QLoRA itself; no point).
+        point: a :func:`key` such as ``"b4_g32"``.
+        stage: ``"before_merge"`` or ``"after_merge"`` (for ``"qalora"`` and ``"qlora"``).
+
+    Averaging over seeds first, then drawing intervals over questions, gives the interval of the
+    seed-averaged score; the spread between seeds is not in it.
+    """
+    if method == "qalora":
+        runs = [table["qalora"][s][point][stage] for s in table["qalora"]]
+    elif method == "qlora_requant":
+        runs = [table["qlora"][s]["requant"][point] for s in table["qlora"]]
+    elif method == "qlora":
+        runs = [table["qlora"][s][stage] for s in table["qlora"]]
+    else:
+        raise ValueError(f"method must be 'qalora', 'qlora_requant' or 'qlora', got {method!r}")
+    per_seed = [scores(r) for r in runs]
+    return [sum(column) / len(column) for column in zip(*per_seed)]
+
+
 def load_sweep(path: str | Path = SWEEP_FILE) -> dict:
     """The shipped sweep (``data/results/06_qa_lora_sweep.json`` by default)."""
     return json.loads(Path(path).read_text())
@@ -166,4 +191,4 @@ def save_sweep(result: dict, path: str | Path = SWEEP_FILE) -> Path:
 
 
 __all__ = ["BITS", "GROUP_SIZES", "SWEEP_FILE", "ablation_points", "base_perplexities", "dividing", "key",
-           "load_sweep", "run_qalora", "run_qlora", "run_sweep", "save_sweep", "scores"]
+           "load_sweep", "point_scores", "run_qalora", "run_qlora", "run_sweep", "save_sweep", "scores"]
