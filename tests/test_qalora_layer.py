@@ -118,7 +118,8 @@ def test_merge_twice_is_harmless_and_unmerge_restores():
 def test_the_paper_merge_formula():
     """merge.py: qzeros -= (B@A).t() * scale / group_size / scales, with mean pooling; with sum pooling no /g."""
     layer = trained_layer()
-    expected = layer.base_layer.zeros - (layer.lora_B.weight @ layer.lora_A.weight) * layer.scaling / layer.base_layer.scales
+    ba = layer.lora_B.weight @ layer.lora_A.weight
+    expected = layer.base_layer.zeros - ba * layer.scaling / layer.base_layer.scales
     layer.merge()
     torch.testing.assert_close(layer.base_layer.zeros, expected)
 

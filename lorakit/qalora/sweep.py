@@ -46,7 +46,10 @@ def key(bits: int, group_size: int) -> str:
 
 def ablation_points(group_sizes: Iterable[int] = GROUP_SIZES, bits: Iterable[int] = BITS,
                     fixed_bits: int = 4, fixed_group: int = 32) -> list[tuple[int, int]]:
-    """The (bits, group size) pairs of both ablations, each once: group sizes at ``fixed_bits``, bits at ``fixed_group``."""
+    """The (bits, group size) pairs of both ablations, each once.
+
+    Group sizes are swept at ``fixed_bits``, bits at ``fixed_group``: ``[(4, 32), (4, 64), (4, 128), (3, 32), (2, 32)]``.
+    """
     points = [(fixed_bits, g) for g in group_sizes] + [(b, fixed_group) for b in bits]
     return list(dict.fromkeys(points))
 
