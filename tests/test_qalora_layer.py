@@ -174,3 +174,16 @@ def test_bad_arguments(kwargs, error, match):
 def test_only_linear_layers(base):
     with pytest.raises(TypeError, match="wraps an nn.Linear"):
         QALoRALinear(base, r=4, lora_alpha=8, group_size=16)
+
+
+def test_lora_A_starts_at_loras_scale_whatever_the_group_size():
+    """A's bound is 1/√in_features, so A·pool(x) starts as large as LoRA's A·x, not √group_size times larger."""
+    torch.manual_seed(0)
+    x = torch.randn(4096, 256)
+    lora_A = nn.Linear(256, 16, bias=False)          # nn.Linear's (and PEFT's) Kaiming-uniform for fan_in = 256
+    ref = lora_A(x).pow(2).mean().sqrt()
+    for g in (8, 64, 256):
+        layer = QALoRALinear(nn.Linear(256, 32), r=16, lora_alpha=16, group_size=g)
+        assert layer.lora_A.weight.abs().max() <= 256 ** -0.5
+        hidden = layer.lora_A(pool_groups(x, g)).pow(2).mean().sqrt()
+        assert 0.6 < (hidden / ref).item() < 1.6, f"groups of {g}: A·pool(x) starts {hidden / ref:.2f}x LoRA's"

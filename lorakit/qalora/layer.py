@@ -67,8 +67,14 @@ class QALoRALinear(nn.Module):
         lora_dropout: dropout on the LoRA branch's input.
 
     Attributes:
-        lora_A: ``nn.Linear(in_features // group_size, r)``, weight (r, L), Kaiming-uniform (a=√5)
-            as PEFT initialises it. (The paper's code uses Xavier-uniform.)
+        lora_A: ``nn.Linear(in_features // group_size, r)``, weight (r, L), uniform in
+            ±1/√in_features: PEFT's Kaiming-uniform (a=√5) bound for a layer that sees all
+            ``in_features`` inputs, not the L pooled ones. Each pooled input is a sum of
+            ``group_size`` inputs, about √group_size times larger than one, so the bound for
+            fan_in = L would start A·pool(x) √group_size times larger than LoRA's A·x; under Adam,
+            B's steps then move the output √group_size times more (an effective learning rate that
+            grows with the group size). With this bound A·pool(x) starts at LoRA's scale.
+            (The paper's code pools with the mean and uses Xavier-uniform.)
         lora_B: ``nn.Linear(r, out_features)``, weight (out, r), zeros, so the layer starts as the
             quantized base.
         merged: ``True`` while the update is folded into ``base_layer.zeros``.
@@ -94,7 +100,8 @@ class QALoRALinear(nn.Module):
         self.lora_A = nn.Linear(n_groups, self.r, bias=False, device=device, dtype=torch.float32)
         self.lora_B = nn.Linear(self.r, base.out_features, bias=False, device=device, dtype=torch.float32)
         self.merged = False
-        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        bound = 1.0 / math.sqrt(base.in_features)   # PEFT's Kaiming-uniform (a=√5) bound, for fan_in = in_features
+        nn.init.uniform_(self.lora_A.weight, -bound, bound)
         nn.init.zeros_(self.lora_B.weight)
 
     @property
