@@ -41,6 +41,7 @@ def main() -> None:
     result = sweep.run_sweep(base, tokenizer, make_split("train"), make_split("test", args.n_test),
                              heldout_texts(args.n_texts), config, seeds=args.seeds)
     result["config"].update(model=model_id if args.model else "data/tiny-lm", threads=args.threads,
+                            lora_A_bound="1/sqrt(in_features)",
                             machine=f"{platform.machine()}, {torch.get_num_threads()} threads",
                             versions={k: v for k, v in versions().items() if k in ("torch", "transformers", "lorakit")})
     print(f"wrote {sweep.save_sweep(result, args.out)} in {result['config']['seconds']:.0f} s")
