@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """QLoRA against LoRA on the unquantized base, on the QA task at equal steps: the table notebook 04 ships.
 
-    python scripts/qlora_vs_lora.py                       # seeds 0 1 2, 300 steps, scored at 100/150/200/300
+    python scripts/qlora_vs_lora.py                       # seeds 0 1 2, 300 steps, scored at 100/150/300
     python scripts/qlora_vs_lora.py --seeds 0 --steps 20 --eval-at 10 20 --out /tmp/check.json
 
 Each run builds a fresh model with :func:`lorakit.qlora.lora_model` (QLoRA: NF4 + double quantization,
@@ -72,7 +72,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--eval-at", type=int, nargs="+", default=[100, 150, 200, 300])
+    ap.add_argument("--eval-at", type=int, nargs="+", default=[100, 150, 300])
     ap.add_argument("--n-test", type=int, default=200)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
