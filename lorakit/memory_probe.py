@@ -118,11 +118,14 @@ def measure_footprint(model: nn.Module, batch: dict[str, torch.Tensor],
                       optimizer: torch.optim.Optimizer) -> Footprint:
     """One training step on ``batch`` (forward, backward, ``optimizer.step``), measured part by part.
 
-    The model must return ``.loss`` (pass ``labels``). Gradients are left in place (call
+    The model must return ``.loss`` (pass ``labels``). ``batch`` is moved to the model's device (a
+    4-bit model lands on the GPU when one is present). Gradients are left in place (call
     ``optimizer.zero_grad()`` afterwards if training continues). Returns a
     :class:`~lorakit.count.Footprint` in bytes, comparable with ``estimate_footprint``.
     """
     model.train()
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
     with SavedTensors(model) as saved:
         loss = model(**batch).loss
     loss.backward()

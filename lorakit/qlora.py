@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .device import compute_dtype
+from .device import compute_dtype, get_device
 from .quant import quantize_4bit
 
 BLOCKSIZE = 64  # bitsandbytes' 4-bit block size, which transformers uses
@@ -103,7 +103,7 @@ def compare_with_lorakit(model_4bit: nn.Module, reference: nn.Module) -> dict[st
 
 
 def merge_into_base(adapter_dir: str | Path, base_model_id: str | Path | None = None,
-                    dtype: torch.dtype = torch.float32) -> nn.Module:
+                    dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> nn.Module:
     """A plain model with the adapter merged into an unquantized (16/32-bit) copy of the base.
 
     The QLoRA way to ship a fine-tune: load the base again in ``dtype`` (not in 4 bits), put the
@@ -116,6 +116,8 @@ def merge_into_base(adapter_dir: str | Path, base_model_id: str | Path | None = 
         adapter_dir: a folder written by ``save_pretrained`` of a PEFT model.
         base_model_id: the base model; default the one named in the adapter's config.
         dtype: the merged model's dtype (float32 on the CPU; bfloat16/float16 on a GPU).
+        device: where the merged model goes; default :func:`lorakit.device.get_device` (a float16
+            model left on a CPU computes about ten times slower than a float32 one).
     """
     from peft import AutoPeftModelForCausalLM, PeftConfig
 
@@ -125,7 +127,7 @@ def merge_into_base(adapter_dir: str | Path, base_model_id: str | Path | None = 
         config.base_model_name_or_path = str(base_model_id)
         kwargs["config"] = config
     peft_model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir), **kwargs)
-    return peft_model.merge_and_unload()
+    return peft_model.merge_and_unload().to(device or get_device())
 
 
 def lora_model(model_id, method: str, r: int = 16, dtype: torch.dtype | None = None,
@@ -151,15 +153,44 @@ def lora_model(model_id, method: str, r: int = 16, dtype: torch.dtype | None = N
     else:
         model = load_model(model_id, dtype=dtype)
         if checkpointing:
-            model.gradient_checkpointing_enable()
+            model.activation_checkpointing_enable()
             model.enable_input_require_grads()
     config = LoraConfig(r=r, lora_alpha=r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
     torch.manual_seed(seed)
     return get_peft_model(model, config)
 
 
+def adapter_dtype(dtype: torch.dtype | None = None) -> torch.dtype:
+    """The dtype LoRA weights train in, given the compute ``dtype`` (default :func:`compute_dtype`).
+
+    bfloat16 only where the compute dtype is bfloat16 (a GPU of compute capability >= 8.0: the QLoRA
+    paper's recipe); float32 everywhere else. On the CPU (float32 compute) a bfloat16 adapter would
+    round away every Adam step smaller than 1/256 of the weight; on a T4 (float16 autocast) the
+    gradient scaler needs float32 master weights, which is what PEFT gives LoRA by default.
+    """
+    return torch.bfloat16 if (dtype or compute_dtype()) == torch.bfloat16 else torch.float32
+
+
+def cast_adapters_(model: nn.Module, dtype: torch.dtype) -> int:
+    """Cast every trainable parameter of ``model`` to ``dtype`` in place; returns how many were cast.
+
+    TRL's ``SFTTrainer`` casts the adapters of a quantized model to bfloat16 when it is built (on
+    any device); calling this between building the trainer and ``trainer.train()`` (which creates the
+    optimizer) restores the course's dtype rule (:func:`adapter_dtype`).
+    """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype such as torch.float32, got {dtype!r}")
+    cast = 0
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != dtype:
+            p.data = p.data.to(dtype)
+            cast += 1
+    return cast
+
+
 def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = "paged_adamw_32bit",
-              checkpointing: bool = False, seed: int = 0, dtype: torch.dtype | None = None):
+              checkpointing: bool = False, seed: int = 0, dtype: torch.dtype | None = None,
+              adapters: torch.dtype | str | None = None, callbacks=None):
     """Train with TRL's ``SFTTrainer`` and the course's ``SFTConfig`` (:func:`lorakit.sft.sft_config`).
 
     Args:
@@ -168,6 +199,11 @@ def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = 
         preset: a :class:`lorakit.presets.Preset` (learning rate, batch size, sequence length).
         optim: transformers' ``optim`` name, e.g. ``"paged_adamw_32bit"`` (QLoRA's) or ``"adamw_torch"``.
         checkpointing: ``activation_checkpointing`` (transformers 5's name for gradient checkpointing).
+        dtype: the compute dtype (default :func:`lorakit.device.compute_dtype`).
+        adapters: the dtype the LoRA weights train in: default :func:`adapter_dtype` (float32 unless
+            the compute dtype is bfloat16), restored after TRL's cast; ``"trl"`` keeps what TRL did
+            (bfloat16 for a quantized model).
+        callbacks: extra ``TrainerCallback`` objects.
 
     Returns:
         ``(trainer, seconds per step)``, the seconds measured around ``trainer.train()``.
@@ -180,16 +216,24 @@ def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = 
 
     from .sft import sft_config
 
+    dtype = dtype or compute_dtype()
     args = sft_config(tempfile.mkdtemp(), learning_rate=preset.lora_lr, batch_size=preset.batch_size,
-                      max_steps=steps, max_length=preset.max_length, seed=seed, dtype=dtype or compute_dtype(),
+                      max_steps=steps, max_length=preset.max_length, seed=seed, dtype=dtype,
                       optim=optim, eval_strategy="no", activation_checkpointing=checkpointing,
                       disable_tqdm=True, logging_steps=steps)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
+    before = {name: p.data for name, p in model.named_parameters() if p.requires_grad}
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer,
+                         callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # no log dicts printed
+    if adapters != "trl":                     # undo TRL's bfloat16 cast where the rule says float32:
+        for name, p in model.named_parameters():   # the original values, not their bfloat16 rounding
+            if name in before:
+                p.data = before[name]
+        cast_adapters_(model, adapters or adapter_dtype(dtype))
     start = time.perf_counter()
     trainer.train()
     return trainer, (time.perf_counter() - start) / steps
 
 
-__all__ = ["BLOCKSIZE", "bnb_config", "compare_with_lorakit", "linear4bit_layers", "lora_model", "merge_into_base",
+__all__ = ["BLOCKSIZE", "adapter_dtype", "bnb_config", "cast_adapters_", "compare_with_lorakit", "linear4bit_layers", "lora_model", "merge_into_base",
            "rows_are_whole_blocks", "train_sft"]

@@ -116,7 +116,7 @@ def sft_config(output_dir: str | Path, *, learning_rate: float = 2e-3, batch_siz
         max_length: longest tokenized sequence (TRL truncates longer ones).
         dtype, device: the model's compute dtype and device; they set ``fp16``/``bf16`` through
             :func:`mixed_precision` (default: :func:`lorakit.device.compute_dtype`).
-        **overrides: any other ``SFTConfig`` field, e.g. ``gradient_checkpointing=True``.
+        **overrides: any other ``SFTConfig`` field, e.g. ``activation_checkpointing=True``.
     """
     from trl import SFTConfig
 
@@ -139,7 +139,7 @@ def sft_config(output_dir: str | Path, *, learning_rate: float = 2e-3, batch_siz
         logging_steps=logging_steps,
         save_strategy="no",
         report_to="none",
-        gradient_checkpointing=False,
+        activation_checkpointing=False,       # transformers 5 name (gradient_checkpointing is deprecated)
         disable_tqdm=False,
         seed=seed,
         data_seed=seed,

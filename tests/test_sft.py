@@ -77,7 +77,7 @@ def test_sft_config_is_the_course_recipe(tmp_path):
     assert (args.learning_rate, args.per_device_train_batch_size, args.max_steps) == (1e-3, 4, 7)
     assert args.lr_scheduler_type == "constant_with_warmup" and args.max_grad_norm == 1.0
     assert not args.fp16 and not args.bf16 and not args.gradient_checkpointing and not args.disable_tqdm
-    assert sft_config(tmp_path, max_steps=3, gradient_checkpointing=True).gradient_checkpointing
+    assert sft_config(tmp_path, max_steps=3, activation_checkpointing=True).activation_checkpointing
     with pytest.raises(ValueError, match="max_steps"):
         sft_config(tmp_path, max_steps=0)
 
