@@ -109,3 +109,14 @@ def test_killed_run_resumes_to_the_same_adapter(single, tmp_path_factory):
     assert resumed["steps"] == STEPS
     assert abs(resumed["exact_match"] - one["exact_match"]) <= 0.02, (one["exact_match"], resumed["exact_match"])
     assert _max_diff(_adapter(out1), _adapter(out)) < 1e-3, "resuming should retrace the uninterrupted run"
+
+
+def test_qlora_recipe_keeps_float32_adapters_on_the_cpu(tmp_path):
+    # TRL casts a quantized model's adapters to bfloat16; on a CPU the recipe puts float32 back
+    out = tmp_path / "qlora"
+    cmd = [sys.executable, "-m", "lorakit.train", "--config", str(ROOT / "configs" / "qlora-tiny.yaml"),
+           "--set", "training.max_steps=2", "--set", "training.eval_every=0", "--set", "training.save_every=0",
+           "--set", "data.test_examples=0", "--set", f"output.dir={out}"]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {t.dtype for t in _adapter(out).values()} == {torch.float32}

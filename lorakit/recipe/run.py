@@ -176,7 +176,24 @@ def _training_args(cfg: RecipeConfig, output_dir: Path, model, device: torch.dev
         save_strategy="steps" if t.save_every else "no", save_steps=t.save_every or 1,
         save_total_limit=cfg.output.save_total_limit, optim=t.optim, lr_scheduler_type=t.lr_scheduler,
         gradient_accumulation_steps=t.gradient_accumulation_steps, weight_decay=t.weight_decay,
-        gradient_checkpointing=t.gradient_checkpointing, use_cpu=device.type != "cuda")
+        activation_checkpointing=t.gradient_checkpointing, use_cpu=device.type != "cuda")
+
+
+def _restore_adapters(model, before: dict, args) -> None:
+    """Undo TRL's bfloat16 cast of the adapters unless the run computes in bfloat16.
+
+    :func:`lorakit.qlora.adapter_dtype`: on a CPU (float32) a bfloat16 adapter rounds away small Adam
+    steps, and float16 mixed precision needs float32 master weights. The original values come back,
+    not their bfloat16 rounding. Called before ``trainer.train()`` creates the optimizer.
+    """
+    from ..qlora import adapter_dtype, cast_adapters_
+
+    if args.bf16:
+        return
+    for name, p in model.named_parameters():
+        if name in before:
+            p.data = before[name]
+    cast_adapters_(model, adapter_dtype(torch.float16 if args.fp16 else torch.float32))
 
 
 def _qa_test_rows(n: int) -> list[dict]:
@@ -219,10 +236,13 @@ def run(cfg: RecipeConfig, resume: bool = False, overwrite: bool = False) -> dic
     model, tokenizer, source = load_model_and_tokenizer(cfg, device)
     data = load_data(cfg, tokenizer.eos_token)
     limit = _time_limit(cfg.training.max_seconds)
-    trainer = SFTTrainer(model=model, args=_training_args(cfg, output_dir, model, device),
-                         train_dataset=data[cfg.data.train_split],
+    args = _training_args(cfg, output_dir, model, device)
+    before = {name: p.data for name, p in model.named_parameters() if p.requires_grad}
+    trainer = SFTTrainer(model=model, args=args, train_dataset=data[cfg.data.train_split],
                          eval_dataset=data[cfg.data.eval_split] if cfg.training.eval_every else None,
                          processing_class=tokenizer, callbacks=[limit])
+    if cfg.method == "qlora":   # TRL casts a quantized model's adapters to bfloat16; keep the course's rule
+        _restore_adapters(model, before, args)
     if state.is_main_process and resume:
         print(f"resuming from {checkpoint}" if checkpoint else f"no checkpoint in {output_dir}: starting from step 0")
     start = time.perf_counter()
