@@ -32,6 +32,7 @@ from .train import TrainConfig, finetune
 TABLE_PATH = RESULTS_DATA_DIR / "lora_ablations.json"
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 QV = ("q_proj", "v_proj")                 # the LoRA paper's choice (§4.2), PEFT's Llama default
+CURVE_STEPS = (50, 100, 200)              # the learning curve's shorter runs (group "steps")
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,9 @@ def sweep_variants(steps: int = 200, seconds: float = 30.0) -> dict[str, list[Va
     ``rank``: r in {1, 2, 4, 8, 16, 64}, all linear layers, alpha = 2r. ``targets`` (equal time):
     q,v / attention / all linear at r = 16. ``full``: full fine-tuning at equal steps and at equal
     time. ``alpha``: r = 64 with alpha = 16, with and without rsLoRA. ``optimizer``: batches in file
-    order or shuffled, with and without clipping. ``lr``: the rate a full fine-tune would use.
-    The default run (``"r=16"``) is shared by several groups.
+    order or shuffled, with and without clipping. ``lr``: smaller learning rates. ``steps``: the
+    default run stopped after 50, 100 and 200 steps (a learning curve). The default run
+    (``"r=16"``: r = 16, all linear layers, ``steps`` steps) is shared by several groups.
     """
     base = Variant("r=16", max_steps=steps)
     at_time = dict(max_steps=None, max_seconds=seconds)
@@ -176,6 +178,7 @@ def sweep_variants(steps: int = 200, seconds: float = 30.0) -> dict[str, list[Va
                       Variant("shuffled, no clipping", max_grad_norm=None, max_steps=steps),
                       base],
         "lr": [Variant("lr 1e-5", lr=1e-5, max_steps=steps), Variant("lr 2e-4", lr=2e-4, max_steps=steps), base],
+        "steps": [Variant(f"{n} steps", max_steps=n) for n in CURVE_STEPS if n < steps] + [base],
     }
 
 
@@ -278,6 +281,6 @@ def summary(table: dict, group: str, baseline: str | None = None, extra: Sequenc
     return out
 
 
-__all__ = ["ATTENTION", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "encode_correct",
+__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "encode_correct",
            "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_sweep", "run_variant",
            "save_table", "summary", "sweep_variants", "unique_variants"]

@@ -50,6 +50,7 @@ def test_sweep_groups_share_the_default_run_and_names_are_unambiguous():
     assert all(v.max_seconds == 5 and v.max_steps is None for v in groups["targets"])
     names = [v.name for v in unique_variants(groups)]
     assert len(names) == len(set(names)) and "r=16" in groups["optimizer"][-1].name
+    assert [v.max_steps for v in sweep_variants(steps=150)["steps"]] == [50, 100, 150]
     with pytest.raises(ValueError, match="both called"):
         unique_variants({"a": [Variant("x", r=1)], "b": [Variant("x", r=2)]})
 
@@ -106,7 +107,7 @@ def test_run_sweep_runs_the_named_variants_and_keeps_previous_rows():
                       only=["r=1", "full FT"], previous=previous, on_row=lambda name, t: seen.append(name))
     assert seen == ["r=1", "full FT"] and list(table["runs"]) == ["r=1", "r=64", "full FT"]
     assert table["runs"]["full FT"]["trainable"] == table["runs"]["full FT"]["total"]
-    assert set(table["groups"]) == {"rank", "targets", "full", "alpha", "optimizer", "lr"}
+    assert set(table["groups"]) == {"rank", "targets", "full", "alpha", "optimizer", "lr", "steps"}
     assert table["meta"]["n_test"] == 2 and table["meta"]["sweep_seconds"] > 0
     with pytest.raises(ValueError, match="unknown variant"):
         run_sweep(None, tok, [], [], only=["r=3"])
