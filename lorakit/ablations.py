@@ -44,7 +44,7 @@ class Variant:
     use_rslora: bool = False                         # scale by alpha / sqrt(r) instead of alpha / r
     target_modules: str | tuple[str, ...] = "all-linear"
     lr: float | None = None                          # None: the preset's lora_lr (full_lr if r == 0)
-    max_steps: int | None = 200                      # a step budget ...
+    max_steps: int | None = 300                      # a step budget ...
     max_seconds: float | None = None                 # ... or a wall-clock budget ("equal time")
     shuffle: bool = True                             # False: batches in file order
     max_grad_norm: float | None = 1.0                # None: no gradient clipping
@@ -151,7 +151,7 @@ def run_variant(variant: Variant, tokenizer, train: Sequence[dict], test: Sequen
             "seconds": round(run.seconds, 2), "steps": run.steps, "final_loss": round(run.final_loss, 4)}
 
 
-def sweep_variants(steps: int = 200, seconds: float = 30.0) -> dict[str, list[Variant]]:
+def sweep_variants(steps: int = 300, seconds: float = 55.0) -> dict[str, list[Variant]]:
     """The notebook's ablations: ``{group: [Variant, ...]}``, at ``steps`` or at ``seconds`` each.
 
     ``rank``: r in {1, 2, 4, 8, 16, 64}, all linear layers, alpha = 2r. ``targets`` (equal time):
@@ -194,7 +194,7 @@ def unique_variants(groups: dict[str, list[Variant]]) -> list[Variant]:
 
 
 def run_sweep(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], preset=None, seed: int = 0,
-              steps: int = 200, seconds: float = 30.0, only: Sequence[str] | None = None, previous: dict | None = None,
+              steps: int = 300, seconds: float = 55.0, only: Sequence[str] | None = None, previous: dict | None = None,
               on_row: Callable[[str, dict], None] | None = None) -> dict:
     """Run the variants of :func:`sweep_variants` and return the table :func:`load_table` reads.
 
