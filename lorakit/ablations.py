@@ -258,6 +258,16 @@ def group_rows(table: dict, group: str) -> list[dict]:
     return [{"name": name, **table["runs"][name]} for name in table["groups"][group]]
 
 
+def default_settings(table: dict, name: str = "r=16") -> dict:
+    """What the table's default run used: ``r``, ``lora_alpha``, ``target_modules``, ``lr``, ``steps``,
+    ``n_test``, ``seed`` (a notebook compares its own settings with these before reusing a row)."""
+    v = Variant.from_dict(table["runs"][name]["variant"])
+    config = v.train_config()
+    targets = v.target_modules if isinstance(v.target_modules, str) else list(v.target_modules)
+    return {"r": v.r, "lora_alpha": 2 * v.r if v.lora_alpha is None else v.lora_alpha, "target_modules": targets,
+            "lr": config.lr, "steps": config.max_steps, "n_test": table["meta"]["n_test"], "seed": table["meta"]["seed"]}
+
+
 def interval(row: dict) -> CI:
     """The bootstrap 95% interval of a run's exact match (from its per-example scores)."""
     return bootstrap_ci(decode_correct(row["correct"]))
@@ -281,6 +291,6 @@ def summary(table: dict, group: str, baseline: str | None = None, extra: Sequenc
     return out
 
 
-__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "encode_correct",
+__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "default_settings", "encode_correct",
            "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_sweep", "run_variant",
            "save_table", "summary", "sweep_variants", "unique_variants"]

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from lorakit import presets
-from lorakit.ablations import (QV, Variant, build_model, decode_correct, encode_correct, group_rows, load_table,
-                               interval, optimizer_state_bytes, run_sweep, run_variant, save_table, summary, sweep_variants,
-                               unique_variants)
+from lorakit.ablations import (QV, Variant, build_model, decode_correct, default_settings, encode_correct,
+                               group_rows, interval, load_table, optimizer_state_bytes, run_sweep, run_variant,
+                               save_table, summary, sweep_variants, unique_variants)
 from lorakit.data.qa import make_split
 from lorakit.models import load_tokenizer
 
@@ -111,3 +111,10 @@ def test_run_sweep_runs_the_named_variants_and_keeps_previous_rows():
     assert table["meta"]["n_test"] == 2 and table["meta"]["sweep_seconds"] > 0
     with pytest.raises(ValueError, match="unknown variant"):
         run_sweep(None, tok, [], [], only=["r=3"])
+
+
+def test_default_settings_read_the_default_row():
+    row = {"variant": Variant("r=16", max_steps=300).to_dict()}
+    table = {"meta": {"n_test": 200, "seed": 0}, "runs": {"r=16": row}}
+    assert default_settings(table) == {"r": 16, "lora_alpha": 32, "target_modules": "all-linear", "lr": 2e-3,
+                                       "steps": 300, "n_test": 200, "seed": 0}
