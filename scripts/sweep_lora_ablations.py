@@ -59,6 +59,9 @@ def main() -> None:
                                 seconds=args.seconds, only=args.only, previous=previous, on_row=progress)
     table["meta"].update(generator="scripts/sweep_lora_ablations.py",
                          test_split=f"the first {args.n_test} examples of data/qa/test.jsonl")
+    if previous:   # the time of the whole sweep stays the first run's; say which rows were re-run
+        table["meta"]["sweep_seconds"] = previous["meta"]["sweep_seconds"]
+        table["meta"]["rerun"] = sorted(set(previous["meta"].get("rerun", [])) | set(args.only))
     ablations.save_table(table, args.out)
     print(f"wrote {args.out} ({table['meta']['sweep_seconds'] / 60:.1f} min)")
 
