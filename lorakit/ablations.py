@@ -222,6 +222,8 @@ def run_sweep(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], 
                        f"{torch.get_num_threads()} torch threads", "versions": versions()}
     table = {"meta": meta, "groups": {g: [v.name for v in vs] for g, vs in groups.items()},
              "runs": dict(previous["runs"]) if previous else {}}
+    if previous and "seeds" in previous:
+        table["seeds"] = previous["seeds"]
     start = time.perf_counter()
     for variant in variants:
         if only and variant.name not in only:
@@ -233,6 +235,78 @@ def run_sweep(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], 
     meta["sweep_seconds"] = round(time.perf_counter() - start, 1)
     table["runs"] = {v.name: table["runs"][v.name] for v in variants if v.name in table["runs"]}
     return table
+
+
+def run_seeds(table: dict, names: Sequence[str], seeds: Sequence[int], tokenizer, train: Sequence[dict],
+              test: Sequence[dict], model_id=None, preset=None,
+              on_row: Callable[[str, int, dict], None] | None = None) -> dict:
+    """Re-run rows of ``table`` with other seeds, to measure how much a fine-tune varies run to run.
+
+    The bootstrap interval of a row covers only the choice of test questions; a fine-tune with
+    another seed (another draw of ``lora_A``, another batch order) lands elsewhere too. Each named
+    run is trained again, unchanged but for the seed, and stored as
+    ``table["seeds"][name][str(seed)]`` (same fields as a row; ``table["runs"][name]`` stays the
+    table's own seed). Returns ``table``, updated in place.
+    """
+    unknown = [name for name in names if name not in table["runs"]]
+    if unknown:
+        raise ValueError(f"unknown run(s) {unknown}; the table has {list(table['runs'])}")
+    if table["meta"]["seed"] in seeds:
+        raise ValueError(f"seed {table['meta']['seed']} is the table's own seed; give other seeds")
+    extra = table.setdefault("seeds", {})
+    for name in names:
+        variant = Variant.from_dict(table["runs"][name]["variant"])
+        for seed in seeds:
+            row = run_variant(variant, tokenizer, train, test, model_id=model_id, preset=preset, seed=seed)
+            extra.setdefault(name, {})[str(seed)] = row
+            if on_row:
+                on_row(name, seed, table)
+    return table
+
+
+def seed_scores(table: dict, name: str) -> dict[int, list[int]]:
+    """``{seed: per-example 0/1}`` of run ``name``: the table's seed first, then any re-runs."""
+    scores = {table["meta"]["seed"]: decode_correct(table["runs"][name]["correct"])}
+    for seed, row in table.get("seeds", {}).get(name, {}).items():
+        scores[int(seed)] = decode_correct(row["correct"])
+    return scores
+
+
+def seed_summary(table: dict, names: Sequence[str], baseline: str) -> list[dict]:
+    """Display rows for runs trained with several seeds: exact match per seed, its spread, and a
+    verdict against ``baseline`` that counts both kinds of noise.
+
+    The verdict is ``"tie"`` when the ranges of exact match over seeds overlap, or when the paired
+    95% interval of the per-example score averaged over seeds contains 0; otherwise it names the
+    higher run. (With a few seeds this is a coarse test: it says "tie" rather than rank runs that
+    one reseeding could reorder.)
+    """
+    base = seed_scores(table, baseline)
+    out = []
+    for name in names:
+        scores = seed_scores(table, name)
+        ems = {seed: sum(c) / len(c) for seed, c in scores.items()}
+        line = {"run": name, "exact match per seed": "  ".join(f"{100 * em:.1f}" for em in ems.values()),
+                "seeds": len(ems), "spread (points)": f"{100 * (max(ems.values()) - min(ems.values())):.1f}"}
+        if name != baseline:
+            line[f"vs {baseline}"] = seed_verdict(scores, base, (name, baseline))
+        else:
+            line[f"vs {baseline}"] = "-"
+        out.append(line)
+    return out
+
+
+def seed_verdict(a: dict[int, Sequence[int]], b: dict[int, Sequence[int]], names: tuple[str, str] = ("a", "b")) -> str:
+    """``"tie"`` or ``"<winner> higher"`` for two runs given as ``{seed: per-example scores}``
+    (see :func:`seed_summary`): a tie if their ranges over seeds overlap or if the paired interval
+    of the seed-averaged per-example scores contains 0."""
+    em_a = [sum(c) / len(c) for c in a.values()]
+    em_b = [sum(c) / len(c) for c in b.values()]
+    if min(em_a) <= max(em_b) and min(em_b) <= max(em_a):
+        return "tie"
+    mean_a = torch.tensor([list(c) for c in a.values()], dtype=torch.float64).mean(0)
+    mean_b = torch.tensor([list(c) for c in b.values()], dtype=torch.float64).mean(0)
+    return verdict(mean_a, mean_b, names)
 
 
 def save_table(table: dict, path: str | Path = TABLE_PATH) -> Path:
@@ -293,4 +367,5 @@ def summary(table: dict, group: str, baseline: str | None = None, extra: Sequenc
 
 __all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "default_settings", "encode_correct",
            "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_sweep", "run_variant",
-           "save_table", "summary", "sweep_variants", "unique_variants"]
+           "run_seeds", "save_table", "seed_scores", "seed_summary", "seed_verdict", "summary", "sweep_variants",
+           "unique_variants"]
