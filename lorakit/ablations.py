@@ -347,10 +347,18 @@ def interval(row: dict) -> CI:
     return bootstrap_ci(decode_correct(row["correct"]))
 
 
-def summary(table: dict, group: str, baseline: str | None = None, extra: Sequence[str] = ()) -> list[dict]:
+def summary(table: dict, group: str, baseline: str | None = None, extra: Sequence[str] = (),
+            seed_noise: float = 0.0) -> list[dict]:
     """Display rows of ``group``: run, exact match with its 95% interval, trainable parameters,
-    steps, training seconds, any ``extra`` fields of the rows, and the paired verdict against
-    ``baseline`` (``"tie"`` when the interval of the difference contains 0)."""
+    steps, training seconds, any ``extra`` fields of the rows, and the verdict against ``baseline``.
+
+    The verdict is ``"tie"`` when the paired 95% interval of the difference contains 0 (test-question
+    noise), or when the gap in exact match is at most ``seed_noise`` (a fraction, e.g. the spread
+    :func:`seed_summary` measured when one run was re-trained with other seeds); otherwise it names
+    the higher run.
+    """
+    if not 0 <= seed_noise < 1:
+        raise ValueError(f"seed_noise is a gap in exact match between 0 and 1, e.g. 0.03; got {seed_noise}")
     rows = group_rows(table, group)
     base = table["runs"][baseline] if baseline else None
     out = []
@@ -359,13 +367,24 @@ def summary(table: dict, group: str, baseline: str | None = None, extra: Sequenc
                 "trainable": row["trainable"], "steps": row["steps"], "train s": f"{row['seconds']:.1f}"}
         line.update({key: row[key] for key in extra})
         if base is not None:
-            line[f"vs {baseline}"] = "-" if row["name"] == baseline else verdict(
-                decode_correct(row["correct"]), decode_correct(base["correct"]), (row["name"], baseline))
+            a, b = decode_correct(row["correct"]), decode_correct(base["correct"])
+            within_seed_noise = abs(sum(a) / len(a) - sum(b) / len(b)) <= seed_noise + 1e-12
+            line[f"vs {baseline}"] = "-" if row["name"] == baseline else (
+                "tie" if within_seed_noise else verdict(a, b, (row["name"], baseline)))
         out.append(line)
     return out
 
 
+def seed_noise(table: dict, names: Sequence[str] | None = None) -> float:
+    """The largest spread of exact match over seeds among the runs re-trained with other seeds
+    (``names``, default: all of them); 0.0 when the table holds no re-runs."""
+    names = list(table.get("seeds", {})) if names is None else names
+    spreads = [max(ems) - min(ems) for ems in
+               ([sum(c) / len(c) for c in seed_scores(table, name).values()] for name in names)]
+    return max(spreads, default=0.0)
+
+
 __all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "default_settings", "encode_correct",
            "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_sweep", "run_variant",
-           "run_seeds", "save_table", "seed_scores", "seed_summary", "seed_verdict", "summary", "sweep_variants",
+           "run_seeds", "save_table", "seed_noise", "seed_scores", "seed_summary", "seed_verdict", "summary", "sweep_variants",
            "unique_variants"]

@@ -5,7 +5,7 @@ import torch
 from lorakit import presets
 from lorakit.ablations import (QV, Variant, build_model, decode_correct, default_settings, encode_correct,
                                group_rows, interval, load_table, optimizer_state_bytes, run_sweep, run_variant,
-                               run_seeds, save_table, seed_scores, seed_summary, seed_verdict, summary,
+                               run_seeds, save_table, seed_noise, seed_scores, seed_summary, seed_verdict, summary,
                                sweep_variants, unique_variants)
 from lorakit.data.qa import make_split
 from lorakit.models import load_tokenizer
@@ -160,3 +160,15 @@ def test_seed_summary_lists_every_seed_and_the_spread():
     assert rows[0] == {"run": "a", "exact match per seed": "90.0  80.0", "seeds": 2, "spread (points)": "10.0",
                        "vs a": "-"}
     assert rows[1]["seeds"] == 1 and rows[1]["vs a"] == "a higher"
+
+
+def test_summary_counts_a_gap_within_the_seed_noise_as_a_tie():
+    runs = {"a": {"correct": "1" * 90 + "0" * 10, "trainable": 1, "steps": 5, "seconds": 1.0},
+            "b": {"correct": "1" * 80 + "0" * 20, "trainable": 1, "steps": 5, "seconds": 1.0}}
+    table = {"meta": {"seed": 0}, "groups": {"g": ["a", "b"]}, "runs": runs,
+             "seeds": {"a": {"1": {"correct": "1" * 78 + "0" * 22}}}}
+    assert summary(table, "g", baseline="a")[1]["vs a"] == "a higher"   # 10 points, outside the paired interval
+    assert seed_noise(table) == pytest.approx(0.12) and seed_noise({"runs": {}}) == 0.0
+    assert summary(table, "g", baseline="a", seed_noise=seed_noise(table))[1]["vs a"] == "tie"
+    with pytest.raises(ValueError, match="seed_noise"):
+        summary(table, "g", baseline="a", seed_noise=5)
