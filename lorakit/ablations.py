@@ -357,8 +357,7 @@ def summary(table: dict, group: str, baseline: str | None = None, extra: Sequenc
     :func:`seed_summary` measured when one run was re-trained with other seeds); otherwise it names
     the higher run.
     """
-    if not 0 <= seed_noise < 1:
-        raise ValueError(f"seed_noise is a gap in exact match between 0 and 1, e.g. 0.03; got {seed_noise}")
+    compare_scores([1], [1], seed_noise=seed_noise)   # checks seed_noise before any work
     rows = group_rows(table, group)
     base = table["runs"][baseline] if baseline else None
     out = []
@@ -367,12 +366,35 @@ def summary(table: dict, group: str, baseline: str | None = None, extra: Sequenc
                 "trainable": row["trainable"], "steps": row["steps"], "train s": f"{row['seconds']:.1f}"}
         line.update({key: row[key] for key in extra})
         if base is not None:
-            a, b = decode_correct(row["correct"]), decode_correct(base["correct"])
-            within_seed_noise = abs(sum(a) / len(a) - sum(b) / len(b)) <= seed_noise + 1e-12
-            line[f"vs {baseline}"] = "-" if row["name"] == baseline else (
-                "tie" if within_seed_noise else verdict(a, b, (row["name"], baseline)))
+            line[f"vs {baseline}"] = "-" if row["name"] == baseline else compare(table, row["name"], baseline,
+                                                                                seed_noise)
         out.append(line)
     return out
+
+
+def compare(table: dict, a: str, b: str, seed_noise: float = 0.0) -> str:
+    """``"tie"`` or ``"<a or b> higher"`` for two runs of ``table`` (see :func:`summary`)."""
+    return compare_scores(decode_correct(table["runs"][a]["correct"]), decode_correct(table["runs"][b]["correct"]),
+                          (a, b), seed_noise)
+
+
+def compare_scores(a: Sequence[float], b: Sequence[float], names: tuple[str, str] = ("a", "b"),
+                   seed_noise: float = 0.0) -> str:
+    """The verdict of :func:`summary` for per-example scores ``a`` and ``b`` on the same questions:
+    ``"tie"`` if their gap is at most ``seed_noise`` or the paired 95% interval contains 0."""
+    if not 0 <= seed_noise < 1:
+        raise ValueError(f"seed_noise is a gap in exact match between 0 and 1, e.g. 0.03; got {seed_noise}")
+    if abs(sum(a) / len(a) - sum(b) / len(b)) <= seed_noise + 1e-12:
+        return "tie"
+    return verdict(a, b, names)
+
+
+def steps_row(table: dict, steps: int, group: str = "steps") -> str | None:
+    """The name of the default-recipe run of ``group`` that trained exactly ``steps`` steps, or None."""
+    for row in group_rows(table, group):
+        if row["steps"] == steps and row["variant"]["max_seconds"] is None:
+            return row["name"]
+    return None
 
 
 def seed_noise(table: dict, names: Sequence[str] | None = None) -> float:
@@ -384,7 +406,8 @@ def seed_noise(table: dict, names: Sequence[str] | None = None) -> float:
     return max(spreads, default=0.0)
 
 
-__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "default_settings", "encode_correct",
-           "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_sweep", "run_variant",
-           "run_seeds", "save_table", "seed_noise", "seed_scores", "seed_summary", "seed_verdict", "summary", "sweep_variants",
+__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "compare", "compare_scores",
+           "decode_correct", "default_settings", "encode_correct", "group_rows", "interval", "load_table",
+           "optimizer_state_bytes", "run_seeds", "run_sweep", "run_variant", "save_table", "seed_noise",
+           "seed_scores", "seed_summary", "seed_verdict", "steps_row", "summary", "sweep_variants",
            "unique_variants"]

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from lorakit import presets
-from lorakit.ablations import (QV, Variant, build_model, decode_correct, default_settings, encode_correct,
+from lorakit.ablations import (QV, Variant, build_model, compare, decode_correct, default_settings, encode_correct,
                                group_rows, interval, load_table, optimizer_state_bytes, run_sweep, run_variant,
-                               run_seeds, save_table, seed_noise, seed_scores, seed_summary, seed_verdict, summary,
+                               run_seeds, save_table, seed_noise, seed_scores, seed_summary, seed_verdict, steps_row, summary,
                                sweep_variants, unique_variants)
 from lorakit.data.qa import make_split
 from lorakit.models import load_tokenizer
@@ -172,3 +172,11 @@ def test_summary_counts_a_gap_within_the_seed_noise_as_a_tie():
     assert summary(table, "g", baseline="a", seed_noise=seed_noise(table))[1]["vs a"] == "tie"
     with pytest.raises(ValueError, match="seed_noise"):
         summary(table, "g", baseline="a", seed_noise=5)
+
+
+def test_steps_row_finds_the_default_run_of_that_length():
+    row = lambda name, steps, seconds=None: {"steps": steps, "correct": "1", "variant": {"max_seconds": seconds}}
+    table = {"groups": {"steps": ["50 steps", "t", "r=16"]},
+             "runs": {"50 steps": row("50 steps", 50), "t": row("t", 300, 55.0), "r=16": row("r=16", 300)}}
+    assert steps_row(table, 50) == "50 steps" and steps_row(table, 300) == "r=16" and steps_row(table, 7) is None
+    assert compare(table, "50 steps", "r=16") == "tie"
