@@ -32,6 +32,7 @@ from .train import TrainConfig, finetune
 TABLE_PATH = RESULTS_DATA_DIR / "lora_ablations.json"
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 QV = ("q_proj", "v_proj")                 # the LoRA paper's choice (§4.2), PEFT's Llama default
+CURVE_STEPS = (50, 100, 200)              # the learning curve's shorter runs (group "steps")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Variant:
     use_rslora: bool = False                         # scale by alpha / sqrt(r) instead of alpha / r
     target_modules: str | tuple[str, ...] = "all-linear"
     lr: float | None = None                          # None: the preset's lora_lr (full_lr if r == 0)
-    max_steps: int | None = 200                      # a step budget ...
+    max_steps: int | None = 300                      # a step budget ...
     max_seconds: float | None = None                 # ... or a wall-clock budget ("equal time")
     shuffle: bool = True                             # False: batches in file order
     max_grad_norm: float | None = 1.0                # None: no gradient clipping
@@ -150,14 +151,15 @@ def run_variant(variant: Variant, tokenizer, train: Sequence[dict], test: Sequen
             "seconds": round(run.seconds, 2), "steps": run.steps, "final_loss": round(run.final_loss, 4)}
 
 
-def sweep_variants(steps: int = 200, seconds: float = 30.0) -> dict[str, list[Variant]]:
+def sweep_variants(steps: int = 300, seconds: float = 55.0) -> dict[str, list[Variant]]:
     """The notebook's ablations: ``{group: [Variant, ...]}``, at ``steps`` or at ``seconds`` each.
 
     ``rank``: r in {1, 2, 4, 8, 16, 64}, all linear layers, alpha = 2r. ``targets`` (equal time):
     q,v / attention / all linear at r = 16. ``full``: full fine-tuning at equal steps and at equal
     time. ``alpha``: r = 64 with alpha = 16, with and without rsLoRA. ``optimizer``: batches in file
-    order or shuffled, with and without clipping. ``lr``: the rate a full fine-tune would use.
-    The default run (``"r=16"``) is shared by several groups.
+    order or shuffled, with and without clipping. ``lr``: smaller learning rates. ``steps``: the
+    default run stopped after 50, 100 and 200 steps (a learning curve). The default run
+    (``"r=16"``: r = 16, all linear layers, ``steps`` steps) is shared by several groups.
     """
     base = Variant("r=16", max_steps=steps)
     at_time = dict(max_steps=None, max_seconds=seconds)
@@ -176,6 +178,7 @@ def sweep_variants(steps: int = 200, seconds: float = 30.0) -> dict[str, list[Va
                       Variant("shuffled, no clipping", max_grad_norm=None, max_steps=steps),
                       base],
         "lr": [Variant("lr 1e-5", lr=1e-5, max_steps=steps), Variant("lr 2e-4", lr=2e-4, max_steps=steps), base],
+        "steps": [Variant(f"{n} steps", max_steps=n) for n in CURVE_STEPS if n < steps] + [base],
     }
 
 
@@ -191,7 +194,7 @@ def unique_variants(groups: dict[str, list[Variant]]) -> list[Variant]:
 
 
 def run_sweep(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], preset=None, seed: int = 0,
-              steps: int = 200, seconds: float = 30.0, only: Sequence[str] | None = None, previous: dict | None = None,
+              steps: int = 300, seconds: float = 55.0, only: Sequence[str] | None = None, previous: dict | None = None,
               on_row: Callable[[str, dict], None] | None = None) -> dict:
     """Run the variants of :func:`sweep_variants` and return the table :func:`load_table` reads.
 
@@ -219,6 +222,8 @@ def run_sweep(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], 
                        f"{torch.get_num_threads()} torch threads", "versions": versions()}
     table = {"meta": meta, "groups": {g: [v.name for v in vs] for g, vs in groups.items()},
              "runs": dict(previous["runs"]) if previous else {}}
+    if previous and "seeds" in previous:
+        table["seeds"] = previous["seeds"]
     start = time.perf_counter()
     for variant in variants:
         if only and variant.name not in only:
@@ -230,6 +235,78 @@ def run_sweep(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], 
     meta["sweep_seconds"] = round(time.perf_counter() - start, 1)
     table["runs"] = {v.name: table["runs"][v.name] for v in variants if v.name in table["runs"]}
     return table
+
+
+def run_seeds(table: dict, names: Sequence[str], seeds: Sequence[int], tokenizer, train: Sequence[dict],
+              test: Sequence[dict], model_id=None, preset=None,
+              on_row: Callable[[str, int, dict], None] | None = None) -> dict:
+    """Re-run rows of ``table`` with other seeds, to measure how much a fine-tune varies run to run.
+
+    The bootstrap interval of a row covers only the choice of test questions; a fine-tune with
+    another seed (another draw of ``lora_A``, another batch order) lands elsewhere too. Each named
+    run is trained again, unchanged but for the seed, and stored as
+    ``table["seeds"][name][str(seed)]`` (same fields as a row; ``table["runs"][name]`` stays the
+    table's own seed). Returns ``table``, updated in place.
+    """
+    unknown = [name for name in names if name not in table["runs"]]
+    if unknown:
+        raise ValueError(f"unknown run(s) {unknown}; the table has {list(table['runs'])}")
+    if table["meta"]["seed"] in seeds:
+        raise ValueError(f"seed {table['meta']['seed']} is the table's own seed; give other seeds")
+    extra = table.setdefault("seeds", {})
+    for name in names:
+        variant = Variant.from_dict(table["runs"][name]["variant"])
+        for seed in seeds:
+            row = run_variant(variant, tokenizer, train, test, model_id=model_id, preset=preset, seed=seed)
+            extra.setdefault(name, {})[str(seed)] = row
+            if on_row:
+                on_row(name, seed, table)
+    return table
+
+
+def seed_scores(table: dict, name: str) -> dict[int, list[int]]:
+    """``{seed: per-example 0/1}`` of run ``name``: the table's seed first, then any re-runs."""
+    scores = {table["meta"]["seed"]: decode_correct(table["runs"][name]["correct"])}
+    for seed, row in table.get("seeds", {}).get(name, {}).items():
+        scores[int(seed)] = decode_correct(row["correct"])
+    return scores
+
+
+def seed_summary(table: dict, names: Sequence[str], baseline: str) -> list[dict]:
+    """Display rows for runs trained with several seeds: exact match per seed, its spread, and a
+    verdict against ``baseline`` that counts both kinds of noise.
+
+    The verdict is ``"tie"`` when the ranges of exact match over seeds overlap, or when the paired
+    95% interval of the per-example score averaged over seeds contains 0; otherwise it names the
+    higher run. (With a few seeds this is a coarse test: it says "tie" rather than rank runs that
+    one reseeding could reorder.)
+    """
+    base = seed_scores(table, baseline)
+    out = []
+    for name in names:
+        scores = seed_scores(table, name)
+        ems = {seed: sum(c) / len(c) for seed, c in scores.items()}
+        line = {"run": name, "exact match per seed": "  ".join(f"{100 * em:.1f}" for em in ems.values()),
+                "seeds": len(ems), "spread (points)": f"{100 * (max(ems.values()) - min(ems.values())):.1f}"}
+        if name != baseline:
+            line[f"vs {baseline}"] = seed_verdict(scores, base, (name, baseline))
+        else:
+            line[f"vs {baseline}"] = "-"
+        out.append(line)
+    return out
+
+
+def seed_verdict(a: dict[int, Sequence[int]], b: dict[int, Sequence[int]], names: tuple[str, str] = ("a", "b")) -> str:
+    """``"tie"`` or ``"<winner> higher"`` for two runs given as ``{seed: per-example scores}``
+    (see :func:`seed_summary`): a tie if their ranges over seeds overlap or if the paired interval
+    of the seed-averaged per-example scores contains 0."""
+    em_a = [sum(c) / len(c) for c in a.values()]
+    em_b = [sum(c) / len(c) for c in b.values()]
+    if min(em_a) <= max(em_b) and min(em_b) <= max(em_a):
+        return "tie"
+    mean_a = torch.tensor([list(c) for c in a.values()], dtype=torch.float64).mean(0)
+    mean_b = torch.tensor([list(c) for c in b.values()], dtype=torch.float64).mean(0)
+    return verdict(mean_a, mean_b, names)
 
 
 def save_table(table: dict, path: str | Path = TABLE_PATH) -> Path:
@@ -255,15 +332,32 @@ def group_rows(table: dict, group: str) -> list[dict]:
     return [{"name": name, **table["runs"][name]} for name in table["groups"][group]]
 
 
+def default_settings(table: dict, name: str = "r=16") -> dict:
+    """What the table's default run used: ``r``, ``lora_alpha``, ``target_modules``, ``lr``, ``steps``,
+    ``n_test``, ``seed`` (a notebook compares its own settings with these before reusing a row)."""
+    v = Variant.from_dict(table["runs"][name]["variant"])
+    config = v.train_config()
+    targets = v.target_modules if isinstance(v.target_modules, str) else list(v.target_modules)
+    return {"r": v.r, "lora_alpha": 2 * v.r if v.lora_alpha is None else v.lora_alpha, "target_modules": targets,
+            "lr": config.lr, "steps": config.max_steps, "n_test": table["meta"]["n_test"], "seed": table["meta"]["seed"]}
+
+
 def interval(row: dict) -> CI:
     """The bootstrap 95% interval of a run's exact match (from its per-example scores)."""
     return bootstrap_ci(decode_correct(row["correct"]))
 
 
-def summary(table: dict, group: str, baseline: str | None = None, extra: Sequence[str] = ()) -> list[dict]:
+def summary(table: dict, group: str, baseline: str | None = None, extra: Sequence[str] = (),
+            seed_noise: float = 0.0) -> list[dict]:
     """Display rows of ``group``: run, exact match with its 95% interval, trainable parameters,
-    steps, training seconds, any ``extra`` fields of the rows, and the paired verdict against
-    ``baseline`` (``"tie"`` when the interval of the difference contains 0)."""
+    steps, training seconds, any ``extra`` fields of the rows, and the verdict against ``baseline``.
+
+    The verdict is ``"tie"`` when the paired 95% interval of the difference contains 0 (test-question
+    noise), or when the gap in exact match is at most ``seed_noise`` (a fraction, e.g. the spread
+    :func:`seed_summary` measured when one run was re-trained with other seeds); otherwise it names
+    the higher run.
+    """
+    compare_scores([1], [1], seed_noise=seed_noise)   # checks seed_noise before any work
     rows = group_rows(table, group)
     base = table["runs"][baseline] if baseline else None
     out = []
@@ -272,12 +366,48 @@ def summary(table: dict, group: str, baseline: str | None = None, extra: Sequenc
                 "trainable": row["trainable"], "steps": row["steps"], "train s": f"{row['seconds']:.1f}"}
         line.update({key: row[key] for key in extra})
         if base is not None:
-            line[f"vs {baseline}"] = "-" if row["name"] == baseline else verdict(
-                decode_correct(row["correct"]), decode_correct(base["correct"]), (row["name"], baseline))
+            line[f"vs {baseline}"] = "-" if row["name"] == baseline else compare(table, row["name"], baseline,
+                                                                                seed_noise)
         out.append(line)
     return out
 
 
-__all__ = ["ATTENTION", "QV", "TABLE_PATH", "Variant", "build_model", "decode_correct", "encode_correct",
-           "group_rows", "interval", "load_table", "optimizer_state_bytes", "run_sweep", "run_variant",
-           "save_table", "summary", "sweep_variants", "unique_variants"]
+def compare(table: dict, a: str, b: str, seed_noise: float = 0.0) -> str:
+    """``"tie"`` or ``"<a or b> higher"`` for two runs of ``table`` (see :func:`summary`)."""
+    return compare_scores(decode_correct(table["runs"][a]["correct"]), decode_correct(table["runs"][b]["correct"]),
+                          (a, b), seed_noise)
+
+
+def compare_scores(a: Sequence[float], b: Sequence[float], names: tuple[str, str] = ("a", "b"),
+                   seed_noise: float = 0.0) -> str:
+    """The verdict of :func:`summary` for per-example scores ``a`` and ``b`` on the same questions:
+    ``"tie"`` if their gap is at most ``seed_noise`` or the paired 95% interval contains 0."""
+    if not 0 <= seed_noise < 1:
+        raise ValueError(f"seed_noise is a gap in exact match between 0 and 1, e.g. 0.03; got {seed_noise}")
+    if abs(sum(a) / len(a) - sum(b) / len(b)) <= seed_noise + 1e-12:
+        return "tie"
+    return verdict(a, b, names)
+
+
+def steps_row(table: dict, steps: int, group: str = "steps") -> str | None:
+    """The name of the default-recipe run of ``group`` that trained exactly ``steps`` steps, or None."""
+    for row in group_rows(table, group):
+        if row["steps"] == steps and row["variant"]["max_seconds"] is None:
+            return row["name"]
+    return None
+
+
+def seed_noise(table: dict, names: Sequence[str] | None = None) -> float:
+    """The largest spread of exact match over seeds among the runs re-trained with other seeds
+    (``names``, default: all of them); 0.0 when the table holds no re-runs."""
+    names = list(table.get("seeds", {})) if names is None else names
+    spreads = [max(ems) - min(ems) for ems in
+               ([sum(c) / len(c) for c in seed_scores(table, name).values()] for name in names)]
+    return max(spreads, default=0.0)
+
+
+__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "compare", "compare_scores",
+           "decode_correct", "default_settings", "encode_correct", "group_rows", "interval", "load_table",
+           "optimizer_state_bytes", "run_seeds", "run_sweep", "run_variant", "save_table", "seed_noise",
+           "seed_scores", "seed_summary", "seed_verdict", "steps_row", "summary", "sweep_variants",
+           "unique_variants"]

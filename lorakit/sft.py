@@ -16,7 +16,8 @@ A *prompt/completion* dataset is TRL's format for "condition on this, learn that
 
 What is left out: packing, chat templates and multi-GPU settings (``accelerate launch`` reads the
 same :class:`~trl.SFTConfig`); gradient checkpointing is off by default here (TRL turns it on), since
-it trades about 20% speed for memory that a small model does not need.
+it recomputes activations in the backward pass, trading speed for memory that a small model does
+not need.
 """
 from __future__ import annotations
 

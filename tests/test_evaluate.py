@@ -31,6 +31,17 @@ def test_exact_match():
 def test_answer_in_reply(reply, golds, expected):
     assert answer_in_reply(reply, golds) is expected
 
+
+@pytest.mark.parametrize("reply, gold, expected", [
+    ("Dancer.", "dancer", True), ("the  dancer!", "dancer", True), (" a\tdancer \n", "dancer", True),
+    ("dancers", "dancer", False), ("dancer and banker", "dancer", False), ("", "dancer", False),
+    ("theatre", "theatre", True),          # "the" is dropped only as a whole word
+    ("an apple", "apple", True), ("ice-cream", "ice cream", False),
+])
+def test_exact_match_normalisation(reply, gold, expected):
+    assert exact_match(reply, [gold]) is expected
+
+
 @pytest.fixture(scope="module")
 def tiny():
     return load_model(), load_tokenizer()

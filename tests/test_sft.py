@@ -104,15 +104,22 @@ def test_trl_masks_the_prompt_exactly_as_lorakit_does(tok, small_qa, tmp_path):
     assert answer[-1] == tok.eos_token_id and len(answer) >= 2
 
 
-def test_time_limit_stops_training_and_loss_history_has_both_curves(tok, small_qa, tmp_path):
-    limit = TimeLimitCallback(max_seconds=3.0)
+def test_time_limit_stops_training_at_the_first_step_past_the_cap(tok, small_qa, tmp_path):
+    # a cap far below one step's time: whatever the machine's load, training stops after step 1
+    limit = TimeLimitCallback(max_seconds=1e-6)
     trainer = _trainer(tok, small_qa, tmp_path, max_steps=10_000, callbacks=[limit])
     trainer.train()
-    assert limit.stopped_early and trainer.state.global_step < 10_000
-    assert 3.0 <= limit.seconds < 60.0
+    assert limit.stopped_early and trainer.state.global_step == 1
+    assert limit.seconds >= 1e-6
+
+
+def test_loss_history_has_the_train_and_eval_curves(tok, small_qa, tmp_path):
+    trainer = _trainer(tok, small_qa, tmp_path, max_steps=4)
+    trainer.train()
     curves = loss_history(trainer.state.log_history)
-    assert len(curves["train"][0]) == trainer.state.global_step >= 2
-    assert curves["eval"][0] and all(s % 2 == 0 for s in curves["eval"][0])
+    assert curves["train"][0] == [1, 2, 3, 4] and len(curves["train"][1]) == 4
+    assert curves["eval"][0] == [2, 4] and all(loss > 0 for loss in curves["eval"][1])
+    assert loss_history([{"loss": 1.0}, {"eval_loss": 2.0, "step": 3}]) == {"train": ([], []), "eval": ([3], [2.0])}
 
 
 def test_time_limit_is_silent_when_steps_run_out_first(tok, small_qa, tmp_path):

@@ -52,7 +52,8 @@ def _label_slips(prompt: list[int], answer: list[int], eos: int) -> dict[str, tu
     }
 
 
-@exercise(1, hint="input_ids = prompt + answer + [eos]; labels = [-100] for every prompt token, then answer + [eos]")
+@exercise(1, hint="return (input_ids, labels): the model reads the prompt, the answer and EOS; the labels say "
+                  "which of those tokens the loss counts (section 5 shows one example)")
 def check_build_labels(build_labels: Callable) -> str:
     """Check ``build_labels(prompt_ids, answer_ids, eos_id) -> (input_ids, labels)`` on a few cases."""
     for prompt, answer, eos in LABEL_CASES:
@@ -150,8 +151,8 @@ def _measured_state_bytes(model: torch.nn.Module) -> int:
     return optimizer_state_bytes(optimizer)
 
 
-@exercise(3, hint="AdamW keeps two running averages (exp_avg, exp_avg_sq) for every trainable weight, "
-                  "in the weight's dtype")
+@exercise(3, hint="which weights get optimizer state, how many numbers AdamW keeps for each, and how many "
+                  "bytes is each number? (p.requires_grad, p.numel(), p.element_size())")
 def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
     """Check ``adamw_state_bytes(model) -> int`` against AdamW's real state after one step."""
     for model in _state_cases():
