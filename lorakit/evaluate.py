@@ -104,3 +104,43 @@ def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max
         total_nll += nll[mask].sum().item()
         total_tokens += int(mask.sum())
     return float(torch.exp(torch.tensor(total_nll / total_tokens)))
+
+
+@torch.no_grad()
+def document_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 512) -> list[float]:
+    """Mean next-token loss (nats) of each text, EOS appended: one number per document.
+
+    ``exp`` of the token-weighted mean is :func:`perplexity`; per-document values feed
+    :func:`lorakit.stats.bootstrap_ci` and paired comparisons of two models on the same documents.
+    """
+    if not texts:
+        raise ValueError("document_nll() needs at least one text")
+    model.eval()
+    device = next(model.parameters()).device
+    losses = []
+    for i in range(0, len(texts), batch_size):
+        batch = [t + tokenizer.eos_token for t in texts[i:i + batch_size]]
+        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
+                        max_length=max_length).to(device)
+        logits = model(**enc).logits[:, :-1].float()
+        mask = enc["attention_mask"][:, 1:].float()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), enc["input_ids"][:, 1:], reduction="none")
+        losses.extend(((nll * mask).sum(1) / mask.sum(1)).tolist())
+    return losses
+
+
+def passkey_accuracy(model, tokenizer, examples: Sequence[dict], batch_size: int = 32) -> dict:
+    """Passkey retrieval: does the greedy continuation of each prompt start with its key?
+
+    ``examples`` come from :func:`lorakit.data.longdocs.passkey_document` (``prompt`` ends with
+    "The pass key is", ``key`` is three words). Returns ``{"accuracy", "correct": [bool per
+    example], "predictions", "by_depth": {depth: accuracy}}`` (the requested depths).
+    """
+    n_new = max(len(tokenizer(" " + e["key"] + ".", add_special_tokens=False)["input_ids"]) for e in examples)
+    preds = generate(model, tokenizer, [e["prompt"] for e in examples], max_new_tokens=n_new, batch_size=batch_size)
+    correct = [normalize_answer(p).split()[:3] == normalize_answer(e["key"]).split() for p, e in zip(preds, examples)]
+    by_depth: dict[float, list[bool]] = {}
+    for ok, e in zip(correct, examples):
+        by_depth.setdefault(e["depth"], []).append(ok)
+    return {"accuracy": sum(correct) / len(correct), "correct": correct, "predictions": preds,
+            "by_depth": {d: sum(v) / len(v) for d, v in sorted(by_depth.items())}}

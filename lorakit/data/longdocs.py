@@ -114,9 +114,10 @@ def passkey_document(rng: random.Random, tokenizer, n_tokens: int, depth: float)
         depth: where the key goes, in [0, 1]: the fraction of the filler tokens before it.
 
     Returns:
-        ``{"text", "prompt", "answer", "key", "depth"}``: ``text == prompt + answer``; the prompt
-        ends with ``"The pass key is"``, the answer is ``" <key>."``; ``depth`` is the realised
-        fraction (the key is placed at a line or sentence boundary next to the requested one).
+        ``{"text", "prompt", "answer", "key", "depth", "key_position"}``: ``text == prompt + answer``;
+        the prompt ends with ``"The pass key is"``, the answer is ``" <key>."``; ``depth`` is the
+        requested depth and ``key_position`` the token index where the key's sentence starts (it is
+        placed at the sentence or line boundary nearest to the requested depth).
     """
     _check_length(n_tokens)
     if not 0.0 <= depth <= 1.0:
@@ -132,12 +133,13 @@ def passkey_document(rng: random.Random, tokenizer, n_tokens: int, depth: float)
         def build(budget: int) -> str:
             filler = _crop(tokenizer, source, budget)
             cut = _boundary(filler, depth)
-            where["depth"] = _n_tokens(tokenizer, filler[:cut]) / max(1, budget)
+            where["position"] = _n_tokens(tokenizer, filler[:cut])
             return _insert(filler, cut, needle) + QUESTION + answer
         return build
 
     text = _exact(tokenizer, rng, n_tokens, make_build, n_tokens - fixed)
-    return {"text": text, "prompt": text[: -len(answer)], "answer": answer, "key": key, "depth": where["depth"]}
+    return {"text": text, "prompt": text[: -len(answer)], "answer": answer, "key": key, "depth": depth,
+            "key_position": where["position"]}
 
 
 def _insert(text: str, cut: int, sentence: str) -> str:
