@@ -65,3 +65,39 @@ def test_answer_in_reply_rate_needs_the_passage(tiny):
 def test_own_format_prompt():
     e = make_split("test", 1)[0]
     assert own_format_prompt(e) == f"{e['context']}\nQ: {e['question']} A:"
+
+
+def test_document_nll_agrees_with_perplexity(tiny):
+    from lorakit.evaluate import document_nll
+
+    model, tok = tiny
+    texts = heldout_texts(8)
+    per_doc = document_nll(model, tok, texts, batch_size=3, max_length=256)
+    assert len(per_doc) == 8 and all(v > 0 for v in per_doc)
+    counts = [len(tok(t + tok.eos_token)["input_ids"]) - 1 for t in texts]
+    pooled = math.exp(sum(v * n for v, n in zip(per_doc, counts)) / sum(counts))
+    assert pooled == pytest.approx(perplexity(model, tok, texts, batch_size=8, max_length=256), rel=1e-4)
+    assert document_nll(model, tok, texts[:1])[0] == pytest.approx(per_doc[0], rel=1e-4)   # batch-independent
+
+
+def test_passkey_accuracy_scores_the_key(tiny):
+    from lorakit.data.longdocs import passkey_split
+    from lorakit.evaluate import passkey_accuracy
+
+    model, tok = tiny
+    examples = passkey_split(tok, 4, 96, seed=0, depths=(0.0, 1.0))
+    result = passkey_accuracy(model, tok, examples, batch_size=2)
+    assert set(result) == {"accuracy", "correct", "predictions", "by_depth"}
+    assert len(result["correct"]) == 4 and set(result["by_depth"]) == {0.0, 1.0}
+    assert result["accuracy"] == sum(result["correct"]) / 4
+
+
+def test_passkey_accuracy_recognises_a_right_answer(tiny, monkeypatch):
+    import lorakit.evaluate as ev
+    from lorakit.data.longdocs import passkey_split
+
+    model, tok = tiny
+    examples = passkey_split(tok, 3, 96, seed=0)
+    answers = [f" {examples[0]['key']}.", " wrong words here.", f" {examples[2]['key']} and more"]
+    monkeypatch.setattr(ev, "generate", lambda *a, **k: answers)
+    assert ev.passkey_accuracy(model, tok, examples)["correct"] == [True, False, True]
