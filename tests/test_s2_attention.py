@@ -148,3 +148,16 @@ def test_mismatched_shapes_are_a_clear_error():
     q, k, v = _qkv()
     with pytest.raises(ValueError, match="repeat grouped-query"):
         s2_attention(q, k[:, :2], v[:, :2], 4)
+
+
+def test_reach_hops_half_a_group_per_layer():
+    """By hand: the last of 512 tokens (G = 128) reads 384.. in one layer, then each layer adds one
+    half group (64 tokens) through the other half of the heads: 320, 256, 192."""
+    from lorakit.longlora.s2_attention import s2_reach
+
+    firsts = [int(s2_reach(512, 128, n)[-1].nonzero().min()) for n in (1, 2, 3, 4)]
+    assert firsts == [384, 320, 256, 192]
+    assert torch.equal(s2_reach(64, 64, 1), torch.ones(64, 64, dtype=torch.bool).tril())   # one group: full
+    assert torch.equal(s2_reach(32, 8, 1), s2_attention_mask(32, 8)[0] | s2_attention_mask(32, 8)[1])
+    with pytest.raises(ValueError):
+        s2_reach(32, 8, 0)

@@ -183,4 +183,29 @@ def s2_attention_mask(seq_len: int, group_size: int, wrap: bool = False, shift: 
     return torch.stack([plain, shifted])
 
 
-__all__ = ["check_group_size", "s2_attention", "s2_attention_mask", "shift_heads", "unshift_heads"]
+
+
+
+def s2_reach(seq_len: int, group_size: int, n_layers: int, wrap: bool = False) -> torch.Tensor:
+    """Which tokens can pass information to which, through ``n_layers`` layers of S²-Attn.
+
+    One layer lets query ``i`` read key ``j`` when either half of the heads may (the union of the
+    two masks of :func:`s2_attention_mask`); stacking layers composes that relation, so
+    ``reach[i, j]`` is True when a path ``j -> ... -> i`` of at most ``n_layers`` attention steps
+    exists. With full attention every earlier token is one step away; with groups, information from
+    far back must hop group by group. Example: 512 tokens, G = 128, 4 layers: the last token can
+    draw on tokens 192 .. 511 only.
+
+    Returns a boolean ``(seq, seq)`` tensor.
+    """
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
+        raise ValueError(f"n_layers must be a positive int, got {n_layers!r}")
+    masks = s2_attention_mask(seq_len, group_size, wrap=wrap)
+    step = (masks[0] | masks[1]).float()                       # (seq, seq), includes the diagonal
+    reach = step.clone()
+    for _ in range(n_layers - 1):
+        reach = ((reach @ step) > 0).float()
+    return reach.bool()
+
+
+__all__ = ["check_group_size", "s2_attention", "s2_attention_mask", "s2_reach", "shift_heads", "unshift_heads"]
