@@ -10,7 +10,7 @@ is new:
   the end is about a fact stated hundreds of tokens earlier, so predicting its answer needs the long
   context. Held-out documents (:data:`HELDOUT_SEED`) measure perplexity.
 * :func:`passkey_document`: the passkey retrieval test of Mohtashami & Jaggi (2023, "Landmark
-  Attention", arXiv 2305.16300) that LongLoRA reports (Chen et al. 2023, arXiv 2309.12307, §4.2):
+  Attention", arXiv 2305.16300) that LongLoRA reports (Chen et al. 2023, arXiv 2309.12307):
   a key hidden at a chosen depth of a long filler text, asked for at the end. The filler is a long
   document and the key is three world words (``"yellow brown teacher"``): the shipped model never
   saw digits, so a numeric key would test its embeddings, not its context.

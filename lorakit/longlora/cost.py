@@ -4,7 +4,7 @@ Attention has two matrix products whose size grows with the square of the sequen
 scores Q·Kᵀ ((N, d) × (d, N) per head) and their weighted sum of the values (scores · V). Each costs
 2·N²·d FLOPs per head (a multiply and an add per term). S²-Attn computes them inside groups of G
 tokens: N / G groups of 2·G²·d, i.e. 2·N·G·d, so the ratio is N / G, 4 at LongLoRA's G = N / 4,
-whatever N is (the paper's §3.2; shifting half the heads moves groups, it adds no work). The counts
+whatever N is (shifting half the heads moves groups, it adds no work). The counts
 below are for the full matrices: a kernel that skips the causal upper triangle does about half of
 either, which leaves the ratio unchanged. Everything else in a training step (the linear layers,
 the MLP, the loss) is the same with either attention, so the measured speed-up of a whole step is

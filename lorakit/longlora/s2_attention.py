@@ -1,6 +1,6 @@
 """Shifted sparse attention (S²-Attn): causal attention inside groups, half the heads shifted.
 
-LongLoRA (Chen et al. 2023, arXiv 2309.12307, §3.2, Algorithm 1) trains a model on sequences of N
+LongLoRA (Chen et al. 2023, arXiv 2309.12307, Algorithm 1) trains a model on sequences of N
 tokens without paying for N × N attention scores. The sequence is cut into N / G groups of G
 tokens and each token attends (causally) only inside its group: (N / G) · G² = N · G scores instead
 of N², 4× fewer at the paper's G = N / 4. Groups alone would never exchange information, so half of

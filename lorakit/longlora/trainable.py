@@ -1,6 +1,6 @@
 """LongLoRA's trainable set: LoRA on the attention projections, plus embeddings and norms (LoRA+).
 
-LongLoRA (Chen et al. 2023, arXiv 2309.12307, §3.3) found that plain LoRA extends the context
+LongLoRA (Chen et al. 2023, arXiv 2309.12307) found that plain LoRA extends the context
 poorly and that "LoRA for context extension works well under the premise of trainable embedding
 and normalization" layers. Their ``fine-tune.py``: PEFT LoRA with r = 8, α = 16, dropout 0 on
 ``q_proj, k_proj, v_proj, o_proj``, then every parameter whose name contains ``"embed"`` or
