@@ -132,3 +132,21 @@ def test_unsupported_architecture_and_bad_ratio():
         enable_s2_attn(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=32)))
     with pytest.raises(ValueError, match="group_size_ratio"):
         enable_s2_attn(_gqa_model(), group_size_ratio=0)
+
+
+@pytest.mark.parametrize("model_type", ["mistral", "qwen2"])
+def test_other_llama_style_architectures(model_type):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(model_type, vocab_size=64, hidden_size=32, intermediate_size=64,
+                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                  attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_config(config).eval()
+    ids = torch.randint(0, 64, (2, 32))
+    with torch.no_grad():
+        ref = model(ids).logits
+        enable_s2_attn(model, group_size_ratio=1.0, shift=False)
+        torch.testing.assert_close(model(ids).logits, ref, rtol=1e-5, atol=1e-5)
+        enable_s2_attn(model)
+        assert (model(ids).logits - ref).abs().max() > 1e-4
