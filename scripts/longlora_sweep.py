@@ -7,7 +7,7 @@
 For each seed: teach the passkey format at the pretraining length (LoRA, merged), then for each
 variant of ``lorakit.longlora.experiment.VARIANTS`` extend the context 4x and fine-tune at the long
 length for the same number of steps, and evaluate with full attention (passkey accuracy per example
-and depth, held-out per-document loss). Everything is seeded; the notebook re-runs one variant of
+and depth, held-out per-document loss); variants trained with S2-Attn are also evaluated under it. Everything is seeded; the notebook re-runs one variant of
 seed 0 live and checks it against this table. About 1-2 minutes per seed and variant on 2 cores.
 Writes ``data/results/longlora_sweep.json``.
 """
@@ -59,7 +59,9 @@ def main() -> None:
         for name in args.variants:
             runs[name] = run_variant(base, tokenizer, name, data, config)
             r = runs[name]
-            print(f"seed {seed} {name:>10}: passkey {r['passkey_accuracy']:.1%}, ppl {r['ppl']:.3f}, "
+            own = (f" (under S2-Attn: passkey {r['s2_eval']['passkey_accuracy']:.1%}, ppl {r['s2_eval']['ppl']:.3f})"
+                   if "s2_eval" in r else "")
+            print(f"seed {seed} {name:>10}: passkey {r['passkey_accuracy']:.1%}, ppl {r['ppl']:.3f}{own}, "
                   f"{r.get('train_seconds', 0):.0f} s, {time.perf_counter() - start:.0f} s total", flush=True)
         result["seeds"][str(seed)] = runs
         args.out.parent.mkdir(parents=True, exist_ok=True)

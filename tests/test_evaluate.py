@@ -86,18 +86,24 @@ def test_passkey_accuracy_scores_the_key(tiny):
 
     model, tok = tiny
     examples = passkey_split(tok, 4, 96, seed=0, depths=(0.0, 1.0))
-    result = passkey_accuracy(model, tok, examples, batch_size=2)
+    result = passkey_accuracy(model, tok, examples, batch_size=3)
     assert set(result) == {"accuracy", "correct", "predictions", "by_depth"}
     assert len(result["correct"]) == 4 and set(result["by_depth"]) == {0.0, 1.0}
     assert result["accuracy"] == sum(result["correct"]) / 4
 
 
-def test_passkey_accuracy_recognises_a_right_answer(tiny, monkeypatch):
-    import lorakit.evaluate as ev
+def test_passkey_accuracy_reads_what_greedy_decoding_writes(tiny):
+    """Teacher forcing equals generation: the first argmax token is what generate() writes first, and
+    an example whose prompt already ends with the key's first two words is scored on the rest."""
     from lorakit.data.longdocs import passkey_split
+    from lorakit.evaluate import passkey_accuracy
 
     model, tok = tiny
-    examples = passkey_split(tok, 3, 96, seed=0)
-    answers = [f" {examples[0]['key']}.", " wrong words here.", f" {examples[2]['key']} and more"]
-    monkeypatch.setattr(ev, "generate", lambda *a, **k: answers)
-    assert ev.passkey_accuracy(model, tok, examples)["correct"] == [True, False, True]
+    examples = passkey_split(tok, 5, 96, seed=1)
+    first_generated = generate(model, tok, [e["prompt"] for e in examples], max_new_tokens=1, stop_at_newline=False)
+    scored = passkey_accuracy(model, tok, examples)["predictions"]
+    assert all(g.strip() and p.strip().startswith(g.strip()) for g, p in zip(first_generated, scored))
+    for e, p in zip(examples, scored):
+        greedy = generate(model, tok, [e["prompt"]], max_new_tokens=3, stop_at_newline=False)[0]
+        if greedy.split()[:3] == e["key"].split():
+            assert p.split() == e["key"].split()

@@ -155,23 +155,34 @@ def train_variant(base, tokenizer, name: str, data: Data, config: ExperimentConf
     return model, run
 
 
-def evaluate(model, tokenizer, data: Data, config: ExperimentConfig) -> dict:
+def evaluate(model, tokenizer, data: Data, config: ExperimentConfig, s2: bool = False) -> dict:
     """Passkey retrieval and held-out perplexity at the extended length, per example.
 
-    Returns ``{"passkey_correct": [0/1 per example], "depths": [...], "by_depth": {depth: acc},
-    "passkey_accuracy", "doc_nll": [nats per document], "ppl"}``.
+    With ``s2=True`` the model is evaluated under S²-Attn (its training pattern) instead of full
+    attention, then switched back. Returns ``{"passkey_correct": [0/1 per example], "depths": [...],
+    "by_depth": {depth: acc}, "passkey_accuracy", "doc_nll": [nats per document], "ppl", "predictions"}``.
     """
-    keys = passkey_accuracy(model, tokenizer, data.passkey_eval, batch_size=config.eval_batch)
-    nll = document_nll(model, tokenizer, data.heldout, batch_size=config.ppl_batch, max_length=config.long_len)
+    if s2:
+        enable_s2_attn(model, config.group_size_ratio)
+    try:
+        keys = passkey_accuracy(model, tokenizer, data.passkey_eval, batch_size=config.eval_batch)
+        nll = document_nll(model, tokenizer, data.heldout, batch_size=config.ppl_batch, max_length=config.long_len)
+    finally:
+        disable_s2_attn(model)
     return {"passkey_correct": [int(c) for c in keys["correct"]], "depths": [e["depth"] for e in data.passkey_eval],
             "by_depth": keys["by_depth"], "passkey_accuracy": keys["accuracy"], "doc_nll": nll,
             "ppl": float(torch.tensor(nll).mean().exp()), "predictions": keys["predictions"][:5]}
 
 
 def run_variant(base, tokenizer, name: str, data: Data, config: ExperimentConfig) -> dict:
-    """Train (if the variant trains) and evaluate; one JSON-ready record."""
+    """Train (if the variant trains) and evaluate with full attention; one JSON-ready record.
+
+    A variant trained with S²-Attn is also evaluated under S²-Attn (``record["s2_eval"]``).
+    """
     model, run = train_variant(base, tokenizer, name, data, config)
     record = evaluate(model, tokenizer, data, config)
+    if VARIANTS[name].s2:
+        record["s2_eval"] = evaluate(model, tokenizer, data, config, s2=True)
     record["trainable"] = count_trainable(model) if run is not None else {"total": 0}
     if run is not None:
         record.update(steps=run.steps, train_seconds=round(run.seconds, 2), final_loss=run.final_loss,
