@@ -60,26 +60,30 @@ def _world_lines(rng: random.Random, n_tokens: int, tokenizer) -> list[str]:
     return lines
 
 
-def _crop(tokenizer, text: str, n_tokens: int) -> str:
-    """The last ``n_tokens`` tokens of ``text``, decoded (cut at a token boundary)."""
+def _crop(tokenizer, text: str, n_tokens: int, skip_end: int = 0) -> str:
+    """``n_tokens`` tokens of ``text`` ending ``skip_end`` tokens before its end, decoded."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) < n_tokens:
+    if len(ids) < n_tokens + skip_end:
         raise ValueError(f"cannot crop {n_tokens} tokens from a text of {len(ids)}")
-    return tokenizer.decode(ids[len(ids) - n_tokens:])
+    return tokenizer.decode(ids[len(ids) - n_tokens - skip_end:len(ids) - skip_end])
 
 
 def _fit(tokenizer, build, budget: int, target: int) -> str | None:
-    """Call ``build(budget)`` and nudge the budget until the text has exactly ``target`` tokens.
+    """Call ``build(budget, skip_end)`` and adjust the budget until the text has exactly ``target`` tokens.
 
-    Returns ``None`` when the count keeps jumping over the target (a crop whose first token merges
-    differently once decoded); the caller then tries another filler text.
+    The first word of a crop re-tokenizes differently at the start of a text (no space before it),
+    so the count can jump over the target; then the crop's end is moved back a token or two, which
+    moves its start too. Returns ``None`` when nothing fits (the caller tries another filler text).
     """
-    for _ in range(6):
-        text = build(budget)
-        error = _n_tokens(tokenizer, text) - target
-        if error == 0:
-            return text
-        budget -= error
+    for skip_end in range(4):
+        tried, guess = set(), budget
+        while guess not in tried and len(tried) < 4:
+            tried.add(guess)
+            text = build(guess, skip_end)
+            error = _n_tokens(tokenizer, text) - target
+            if error == 0:
+                return text
+            guess -= error
     return None
 
 
@@ -100,7 +104,7 @@ def long_document(rng: random.Random, tokenizer, n_tokens: int) -> str:
     ``"…ives in Oslo. Tom plays golf. …\\nQ: Where does Tom live? A: Oslo\\nQ: …"``.
     """
     _check_length(n_tokens)
-    return _exact(tokenizer, rng, n_tokens, lambda source: (lambda budget: _crop(tokenizer, source, budget)),
+    return _exact(tokenizer, rng, n_tokens, lambda source: (lambda budget, skip: _crop(tokenizer, source, budget, skip)),
                   n_tokens - 1)
 
 
@@ -130,8 +134,8 @@ def passkey_document(rng: random.Random, tokenizer, n_tokens: int, depth: float)
     where = {}
 
     def make_build(source: str):
-        def build(budget: int) -> str:
-            filler = _crop(tokenizer, source, budget)
+        def build(budget: int, skip_end: int) -> str:
+            filler = _crop(tokenizer, source, budget, skip_end)
             cut = _boundary(filler, depth)
             where["position"] = _n_tokens(tokenizer, filler[:cut])
             return _insert(filler, cut, needle) + QUESTION + answer
