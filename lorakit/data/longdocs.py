@@ -35,8 +35,16 @@ HELDOUT_SEED = 77
 TRAIN_SEED = 7
 
 
+def _encode(tokenizer, text: str) -> list[int]:
+    """Token ids of ``text`` without special tokens (through the Rust tokenizer when there is one: 2x faster)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return backend.encode(text, add_special_tokens=False).ids
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 def _n_tokens(tokenizer, text: str) -> int:
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(_encode(tokenizer, text))
 
 
 def _roster(rng: random.Random) -> tuple[list[str], list]:
@@ -46,26 +54,46 @@ def _roster(rng: random.Random) -> tuple[list[str], list]:
 
 
 def _world_lines(rng: random.Random, n_tokens: int, tokenizer) -> list[str]:
-    """Roster sentences, then ``Q: … A: …`` lines about the roster, until about ``n_tokens`` tokens."""
+    """Roster sentences, then ``Q: … A: …`` lines about the roster, until at least ``n_tokens`` tokens.
+
+    Lines are drawn a batch at a time and counted in one tokenizer call; the generator is then
+    rewound to just after the line that reached ``n_tokens``, so the result (and what ``rng`` draws
+    next) is the same as drawing and counting one line at a time.
+    """
     sentences, facts = _roster(rng)
     lines = [" ".join(sentences)]
     total = _n_tokens(tokenizer, lines[0])
     while total < n_tokens:
-        fact = rng.choice(facts)
-        answer = fact.value if rng.random() < 0.5 else fact.sentence(rng)
-        lines.append(f"Q: {fact.question(rng)} A: {answer}")
-        total += _n_tokens(tokenizer, "\n" + lines[-1])
-        if len(lines) > 4 * n_tokens:   # a tokenizer that counts nothing would loop forever
+        batch, states = [], []
+        for _ in range(16):
+            fact = rng.choice(facts)
+            answer = fact.value if rng.random() < 0.5 else fact.sentence(rng)
+            batch.append(f"Q: {fact.question(rng)} A: {answer}")
+            states.append(rng.getstate())
+        counts = [len(ids) for ids in tokenizer(["\n" + line for line in batch], add_special_tokens=False)["input_ids"]]
+        if not any(counts):   # a tokenizer that counts nothing would loop forever
             raise ValueError("the tokenizer returned no tokens for world text")
+        for line, count, state in zip(batch, counts, states):
+            lines.append(line)
+            total += count
+            if total >= n_tokens:
+                rng.setstate(state)
+                break
     return lines
 
 
-def _crop(tokenizer, text: str, n_tokens: int, skip_end: int = 0) -> str:
-    """``n_tokens`` tokens of ``text`` ending ``skip_end`` tokens before its end, decoded."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) < n_tokens + skip_end:
-        raise ValueError(f"cannot crop {n_tokens} tokens from a text of {len(ids)}")
-    return tokenizer.decode(ids[len(ids) - n_tokens - skip_end:len(ids) - skip_end])
+class _Source:
+    """A filler text and its token ids, tokenized once and cropped many times."""
+
+    def __init__(self, tokenizer, text: str):
+        self.tokenizer, self.ids = tokenizer, _encode(tokenizer, text)
+
+    def crop(self, n_tokens: int, skip_end: int = 0) -> str:
+        """``n_tokens`` tokens ending ``skip_end`` tokens before the end, decoded."""
+        end = len(self.ids) - skip_end
+        if end - n_tokens < 0:
+            raise ValueError(f"cannot crop {n_tokens} tokens from a text of {len(self.ids)}")
+        return self.tokenizer.decode(self.ids[end - n_tokens:end])
 
 
 def _fit(tokenizer, build, budget: int, target: int) -> str | None:
@@ -90,7 +118,7 @@ def _fit(tokenizer, build, budget: int, target: int) -> str | None:
 def _exact(tokenizer, rng: random.Random, n_tokens: int, make_build, budget: int) -> str:
     """A text of exactly ``n_tokens - 1`` tokens from ``make_build(source)``, trying a few filler sources."""
     for _ in range(5):
-        source = "\n".join(_world_lines(rng, n_tokens + 64, tokenizer))
+        source = _Source(tokenizer, "\n".join(_world_lines(rng, n_tokens + 64, tokenizer)))
         text = _fit(tokenizer, make_build(source), budget, n_tokens - 1)
         if text is not None:
             return text
@@ -104,8 +132,7 @@ def long_document(rng: random.Random, tokenizer, n_tokens: int) -> str:
     ``"…ives in Oslo. Tom plays golf. …\\nQ: Where does Tom live? A: Oslo\\nQ: …"``.
     """
     _check_length(n_tokens)
-    return _exact(tokenizer, rng, n_tokens, lambda source: (lambda budget, skip: _crop(tokenizer, source, budget, skip)),
-                  n_tokens - 1)
+    return _exact(tokenizer, rng, n_tokens, lambda source: source.crop, n_tokens - 1)
 
 
 def passkey_document(rng: random.Random, tokenizer, n_tokens: int, depth: float) -> dict:
@@ -133,17 +160,16 @@ def passkey_document(rng: random.Random, tokenizer, n_tokens: int, depth: float)
         raise ValueError(f"n_tokens={n_tokens} leaves no room for filler around the passkey (needs > {fixed + 8})")
     where = {}
 
-    def make_build(source: str):
+    def make_build(source: _Source):
         def build(budget: int, skip_end: int) -> str:
-            filler = _crop(tokenizer, source, budget, skip_end)
-            cut = _boundary(filler, depth)
-            where["position"] = _n_tokens(tokenizer, filler[:cut])
-            return _insert(filler, cut, needle) + QUESTION + answer
+            filler = source.crop(budget, skip_end)
+            where["before"] = filler[:_boundary(filler, depth)]
+            return _insert(filler, len(where["before"]), needle) + QUESTION + answer
         return build
 
     text = _exact(tokenizer, rng, n_tokens, make_build, n_tokens - fixed)
     return {"text": text, "prompt": text[: -len(answer)], "answer": answer, "key": key, "depth": depth,
-            "key_position": where["position"]}
+            "key_position": _n_tokens(tokenizer, where["before"])}
 
 
 def _insert(text: str, cut: int, sentence: str) -> str:
