@@ -6,9 +6,10 @@
 
 For each sequence length N, one LoRA training step (forward and backward; batch = tokens // N, so
 the work outside attention is the same at every length) is timed with full causal attention and
-with S²-Attn at G = N / 4, interleaved (lorakit.longlora.step_seconds). Prints the FLOPs ratio of the
-two quadratic attention products (4 at G = N / 4, by construction) and the measured seconds and
-speed-up per length, then one JSON line. The speed-up of a whole step is below 4: the linear layers
+with S²-Attn at G = N / 4, interleaved (lorakit.longlora.step_seconds), and so is the attention
+operation alone (lorakit.longlora.attention_seconds). Prints the FLOPs ratio of the two quadratic
+attention products (4 at G = N / 4, by construction) and the measured seconds and speed-ups per
+length, then one JSON line. The speed-up of a whole step is below 4: the linear layers
 cost the same with either attention, and attention's share of a step grows with N.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 
 import torch
 
-from lorakit.longlora import longlora_trainable, model_attention_flops, step_seconds
+from lorakit.longlora import attention_seconds, longlora_trainable, model_attention_flops, step_seconds
 from lorakit.models import load_model
 
 
@@ -36,14 +37,21 @@ def main() -> None:
 
     model = longlora_trainable(load_model(args.model), extra=())
     timed = step_seconds(model, args.lengths, args.tokens, args.ratio, repeats=args.repeats, rounds=args.rounds)
+    cfg = model.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    op = attention_seconds(args.lengths, args.tokens, cfg.num_attention_heads, head_dim, args.ratio,
+                           repeats=args.repeats, rounds=args.rounds)
     report = {"tokens_per_batch": args.tokens, "group_size_ratio": args.ratio, "lengths": {}}
-    print(f"{'N':>6} {'FLOPs full/S2':>14} {'full s/step':>12} {'S2 s/step':>10} {'speed-up':>9}")
+    print(f"{'N':>6} {'FLOPs full/S2':>14} {'full s/step':>12} {'S2 s/step':>10} {'step speed-up':>14} "
+          f"{'attention-op speed-up':>22}")
     for n in args.lengths:
         g = int(n * args.ratio)
-        flops_ratio = model_attention_flops(model.config, n) / model_attention_flops(model.config, n, group_size=g)
-        speedup = timed[n]["full"] / timed[n]["s2"]
-        print(f"{n:>6} {flops_ratio:>14.2f} {timed[n]['full']:>12.3f} {timed[n]['s2']:>10.3f} {speedup:>8.2f}x")
-        report["lengths"][n] = {"flops_ratio": flops_ratio, **timed[n], "speedup": speedup}
+        flops_ratio = model_attention_flops(cfg, n) / model_attention_flops(cfg, n, group_size=g)
+        speedup, op_speedup = timed[n]["full"] / timed[n]["s2"], op[n]["full"] / op[n]["s2"]
+        print(f"{n:>6} {flops_ratio:>14.2f} {timed[n]['full']:>12.3f} {timed[n]['s2']:>10.3f} {speedup:>13.2f}x "
+              f"{op_speedup:>21.2f}x")
+        report["lengths"][n] = {"flops_ratio": flops_ratio, **timed[n], "speedup": speedup,
+                                "attention_op": op[n], "attention_op_speedup": op_speedup}
     print(json.dumps(report))
 
 

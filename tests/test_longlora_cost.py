@@ -4,7 +4,7 @@ import torch
 from transformers import LlamaConfig
 
 from lorakit.longlora import s2_attn_enabled
-from lorakit.longlora.cost import attention_flops, model_attention_flops, step_seconds
+from lorakit.longlora.cost import attention_flops, attention_seconds, model_attention_flops, step_seconds
 from lorakit.longlora.trainable import longlora_trainable
 from lorakit.models import load_model
 
@@ -39,3 +39,8 @@ def test_step_seconds_runs_and_leaves_the_model_as_it_was():
     assert not s2_attn_enabled(model)
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_attention_seconds_runs():
+    timed = attention_seconds([64, 128], tokens_per_batch=256, n_heads=4, head_dim=8, repeats=1, rounds=1)
+    assert set(timed) == {64, 128} and all(v["full"] > 0 and v["s2"] > 0 for v in timed.values())

@@ -13,9 +13,11 @@ smaller than N / G and grows with N as attention's share grows.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..timing import compare_seconds
 from .attention import disable_s2_attn, enable_s2_attn, group_size_for
+from .s2_attention import s2_attention
 
 
 def attention_flops(seq_len: int, head_dim: int, n_heads: int, n_layers: int = 1, batch_size: int = 1,
@@ -81,4 +83,33 @@ def step_seconds(model, seq_lens, tokens_per_batch: int, group_size_ratio: float
     return out
 
 
-__all__ = ["attention_flops", "model_attention_flops", "step_seconds"]
+def attention_seconds(seq_lens, tokens_per_batch: int, n_heads: int, head_dim: int, group_size_ratio: float = 0.25,
+                      repeats: int = 3, rounds: int = 2, seed: int = 0) -> dict[int, dict[str, float]]:
+    """Median seconds of the attention operation alone (forward and backward), full against S²-Attn.
+
+    Random ``(tokens_per_batch // N, n_heads, N, head_dim)`` queries, keys and values; full causal
+    attention is PyTorch's ``scaled_dot_product_attention``, S²-Attn is :func:`s2_attention` (leak-free,
+    groups of ``N * group_size_ratio``). This is the part of a step that S²-Attn changes.
+
+    Returns:
+        ``{N: {"full": seconds, "s2": seconds}}``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for n in seq_lens:
+        group = group_size_for(n, group_size_ratio)
+        q, k, v = (torch.randn(max(1, tokens_per_batch // n), n_heads, n, head_dim, generator=gen).requires_grad_()
+                   for _ in range(3))
+
+        def run(fn):
+            fn(q, k, v).sum().backward()
+            q.grad = k.grad = v.grad = None
+
+        timed = compare_seconds({"full": lambda: run(lambda *x: F.scaled_dot_product_attention(*x, is_causal=True)),
+                                 "s2": lambda: run(lambda *x: s2_attention(*x, group))},
+                                repeats=repeats, warmup=1, rounds=rounds)
+        out[n] = {"full": timed["full"], "s2": timed["s2"]}
+    return out
+
+
+__all__ = ["attention_flops", "attention_seconds", "model_attention_flops", "step_seconds"]

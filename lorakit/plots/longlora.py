@@ -38,7 +38,7 @@ def plot_passkey_by_depth(by_depth: Mapping[str, Mapping[float, Sequence[float]]
     """Accuracy (%) against the key's depth, one line per variant; ``{variant: {depth: (mean, lo, hi)}}``."""
     if not by_depth:
         raise ValueError("plot_passkey_by_depth needs at least one variant")
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = plt.subplots(figsize=(10, 4.2))
     n = len(by_depth)
     for i, (name, points) in enumerate(by_depth.items()):
         depths = sorted(points)
@@ -49,52 +49,57 @@ def plot_passkey_by_depth(by_depth: Mapping[str, Mapping[float, Sequence[float]]
     ax.set_xlabel("depth of the key in the document (0 = start, 1 = just before the question)")
     ax.set_ylabel("passkey accuracy (%)")
     ax.set_ylim(-5, 105)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def plot_perplexity_intervals(ppl: Mapping[str, Sequence[float]], reference: float | None = None,
+def plot_perplexity_intervals(ppl: Mapping[str, Sequence[float]],
                               title: str = "Held-out perplexity at the extended length (95% intervals)"):
-    """Horizontal bars of perplexity per variant with their intervals; ``reference`` draws a line
-    (e.g. the model at its pretraining length)."""
+    """One dot per variant with its interval (horizontal bars), on a linear axis; ``{variant: (mean, lo, hi)}``."""
     if not ppl:
         raise ValueError("plot_perplexity_intervals needs at least one variant")
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(ppl) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(ppl) + 1.4))
     names = list(ppl)[::-1]
     mean, lo, hi = zip(*(_errorbar(ppl[n]) for n in names))
-    ax.barh(names, mean, xerr=[lo, hi], color="tab:blue", alpha=0.7, capsize=3)
-    if reference is not None:
-        ax.axvline(reference, color="black", linestyle="--", linewidth=1, label=f"reference {reference:.2f}")
-        ax.legend(fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("perplexity (log scale; lower is better)")
+    ax.errorbar(mean, range(len(names)), xerr=[lo, hi], fmt="o", capsize=3, color="tab:blue")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("perplexity (lower is better)")
     ax.set_ylabel("variant")
+    ax.grid(axis="x", alpha=0.3)
     ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
 def plot_attention_cost(seconds: Mapping[int, Mapping[str, float]], flops_ratio: Mapping[int, float],
+                        attention: Mapping[int, Mapping[str, float]] | None = None,
                         title: str = "Full attention against S²-Attn (G = N/4), same tokens per batch"):
-    """Left: seconds per training step against sequence length. Right: measured speed-up of a step
-    against the FLOPs ratio of the attention products."""
+    """Left: seconds per training step against sequence length. Right: the FLOPs ratio of the
+    attention products, the measured speed-up of the attention operation alone (``attention``, if
+    given) and of a whole training step, per length. ``seconds``: ``{N: {"full": s, "s2": s}}``."""
     lengths = sorted(seconds)
     if not lengths:
         raise ValueError("plot_attention_cost needs at least one length")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for kind, style in (("full", "o-"), ("s2", "s-")):
-        left.plot(lengths, [seconds[n][kind] for n in lengths], style, label="full attention" if kind == "full"
-                  else "S²-Attn")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.8))
+    for kind, style, label in (("full", "o-", "full attention"), ("s2", "s-", "S²-Attn")):
+        left.plot(lengths, [seconds[n][kind] for n in lengths], style, label=label)
     left.set_xscale("log", base=2)
+    left.set_xticks(lengths, [str(n) for n in lengths])
     left.set_xlabel("sequence length N (tokens)")
     left.set_ylabel("seconds per training step")
+    left.set_ylim(bottom=0)
     left.legend()
-    speedup = [seconds[n]["full"] / seconds[n]["s2"] for n in lengths]
-    right.bar([str(n) for n in lengths], [flops_ratio[n] for n in lengths], color="tab:grey", alpha=0.4,
-              label="attention FLOPs ratio")
-    right.bar([str(n) for n in lengths], speedup, width=0.4, color="tab:green", label="measured step speed-up")
+    bars = {"attention FLOPs ratio": [flops_ratio[n] for n in lengths]}
+    if attention is not None:
+        bars["attention op, measured"] = [attention[n]["full"] / attention[n]["s2"] for n in lengths]
+    bars["training step, measured"] = [seconds[n]["full"] / seconds[n]["s2"] for n in lengths]
+    width = 0.8 / len(bars)
+    for i, (label, values) in enumerate(bars.items()):
+        right.bar([j + (i - (len(bars) - 1) / 2) * width for j in range(len(lengths))], values, width=width, label=label)
+    right.axhline(1.0, color="black", linewidth=0.8)
+    right.set_xticks(range(len(lengths)), [str(n) for n in lengths])
     right.set_xlabel("sequence length N (tokens)")
     right.set_ylabel("full / S²-Attn (×)")
     right.legend(fontsize=8)
