@@ -7,8 +7,10 @@
 For each seed: teach the passkey format at the pretraining length (LoRA, merged), then for each
 variant of ``lorakit.longlora.experiment.VARIANTS`` extend the context 4x and fine-tune at the long
 length for the same number of steps, and evaluate with full attention (passkey accuracy per example
-and depth, held-out per-document loss); variants trained with S2-Attn are also evaluated under it. Everything is seeded; the notebook re-runs one variant of
-seed 0 live and checks it against this table. About 1-2 minutes per seed and variant on 2 cores.
+and depth, held-out per-document loss); variants trained with S2-Attn are also evaluated under it.
+Everything is seeded; the notebook re-runs one variant of seed 0 live and checks it against this
+table. About 20 s per trained variant and 3 minutes per seed on two otherwise idle cores (the
+shipped run took longer: the machine was shared).
 Writes ``data/results/longlora_sweep.json``.
 """
 from __future__ import annotations
