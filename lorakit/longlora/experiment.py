@@ -26,7 +26,7 @@ from ..evaluate import document_nll, passkey_accuracy
 from ..train import TrainConfig, TrainResult, finetune
 from .attention import disable_s2_attn, enable_s2_attn
 from .position import extend_context
-from .trainable import count_trainable, longlora_trainable
+from .trainable import count_trainable, longlora_trainable, peft_model
 
 
 @dataclass(frozen=True)
@@ -113,16 +113,15 @@ def teach_format(model, tokenizer, data: Data, config: ExperimentConfig):
 
     Returns ``(merged model, TrainResult)``; ``model`` itself is consumed (its weights change).
     """
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig
 
     torch.manual_seed(config.seed)
-    peft_model = get_peft_model(model, LoraConfig(r=config.format_r, lora_alpha=2 * config.format_r,
-                                                  target_modules="all-linear", lora_dropout=0.0,
-                                                  task_type="CAUSAL_LM"))
-    run = finetune(peft_model, tokenizer, data.format_train,
+    wrapped = peft_model(model, LoraConfig(r=config.format_r, lora_alpha=2 * config.format_r,
+                                           target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM"))
+    run = finetune(wrapped, tokenizer, data.format_train,
                    TrainConfig(lr=config.format_lr, batch_size=config.format_batch, max_steps=config.format_steps,
                                max_seconds=None, seed=config.seed), to_pair=lm_pair)
-    return peft_model.merge_and_unload(), run
+    return wrapped.merge_and_unload(), run
 
 
 def prepare(base, variant: Variant, config: ExperimentConfig):

@@ -10,6 +10,7 @@ matrices, 0.004% for its 65 norms) but a large share of a tiny one's; the notebo
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 from peft import LoraConfig, get_peft_model
@@ -43,6 +44,14 @@ def mark_trainable(model, fragments: Iterable[str] = EXTRA_TRAINABLE) -> list[st
     return sorted(set(chosen))
 
 
+def peft_model(model, config: LoraConfig):
+    """PEFT's ``get_peft_model``, without the ``is_gradient_checkpointing`` FutureWarning transformers 5
+    raises when PEFT 0.21 reads that attribute (harmless; it would clutter notebook outputs)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return get_peft_model(model, config)
+
+
 def longlora_trainable(model, r: int = 8, lora_alpha: float = 16, target_modules=ATTENTION_MODULES,
                        extra: Iterable[str] = EXTRA_TRAINABLE):
     """PEFT LoRA on the attention projections of ``model``, plus trainable embeddings and norms.
@@ -62,11 +71,11 @@ def longlora_trainable(model, r: int = 8, lora_alpha: float = 16, target_modules
     """
     config = LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=0.0, target_modules=list(target_modules),
                         task_type="CAUSAL_LM")
-    peft_model = get_peft_model(model, config)
+    wrapped = peft_model(model, config)
     extra = [extra] if isinstance(extra, str) else list(extra)
     if extra:
-        mark_trainable(peft_model, extra)
-    return peft_model
+        mark_trainable(wrapped, extra)
+    return wrapped
 
 
 def count_trainable(model) -> dict[str, int]:
@@ -86,4 +95,5 @@ def count_trainable(model) -> dict[str, int]:
     return counts
 
 
-__all__ = ["ATTENTION_MODULES", "EXTRA_TRAINABLE", "count_trainable", "longlora_trainable", "mark_trainable"]
+__all__ = ["ATTENTION_MODULES", "EXTRA_TRAINABLE", "count_trainable", "longlora_trainable", "mark_trainable",
+           "peft_model"]
