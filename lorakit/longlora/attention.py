@@ -5,7 +5,7 @@ and the rotary embedding, then calls ``ALL_ATTENTION_FUNCTIONS[config._attn_impl
 q, k, v, attention_mask, dropout=..., scaling=...)``. Registering a function under a new name and
 switching the model to it (``model.set_attn_implementation(name)``) swaps the attention and nothing
 else; switching back restores the model exactly. (The official LongLoRA code instead replaces
-``LlamaAttention.forward`` with its own copy, which breaks whenever transformers changes that method.)
+``LlamaAttention.forward`` with its own copy, tied to the transformers version it was copied from.)
 
     enable_s2_attn(model)      # train with S²-Attn, groups of a quarter of the sequence
     ...                        # lorakit.train.finetune(model, ...)
