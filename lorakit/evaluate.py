@@ -107,26 +107,36 @@ def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max
 
 
 @torch.no_grad()
-def document_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 512) -> list[float]:
-    """Mean next-token loss (nats) of each text, EOS appended: one number per document.
+def document_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16,
+                 max_length: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each text's summed negative log-likelihood (nats) and number of predicted tokens.
 
-    ``exp`` of the token-weighted mean is :func:`perplexity`; per-document values feed
-    :func:`lorakit.stats.bootstrap_ci` and paired comparisons of two models on the same documents.
+    Each text is its own sequence with EOS appended, truncated to ``max_length`` tokens; padding is
+    masked out. ``batch_size`` texts go through the model at once, so the logits take
+    ``batch_size * max_length * vocab_size`` floats at most (never the whole list).
+
+    Returns:
+        ``(nll, n_tokens)``: float64 and int64, both of shape ``(len(texts),)``. Corpus perplexity
+        is ``exp(nll.sum() / n_tokens.sum())``; :func:`perplexity_ci` resamples the documents.
     """
     if not texts:
-        raise ValueError("document_nll() needs at least one text")
+        raise ValueError("perplexity needs at least one text")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     model.eval()
     device = next(model.parameters()).device
-    losses = []
+    nll, n_tokens = [], []
     for i in range(0, len(texts), batch_size):
         batch = [t + tokenizer.eos_token for t in texts[i:i + batch_size]]
         enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
                         max_length=max_length).to(device)
-        logits = model(**enc).logits[:, :-1].float()
-        mask = enc["attention_mask"][:, 1:].float()
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), enc["input_ids"][:, 1:], reduction="none")
-        losses.extend(((nll * mask).sum(1) / mask.sum(1)).tolist())
-    return losses
+        logits = model(**enc).logits[:, :-1].float()                       # (B, T - 1, V)
+        targets = enc["input_ids"][:, 1:]
+        mask = enc["attention_mask"][:, 1:]
+        token_nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        nll.append((token_nll * mask).sum(dim=1).double().cpu())           # (B,)
+        n_tokens.append(mask.sum(dim=1).long().cpu())
+    return torch.cat(nll), torch.cat(n_tokens)
 
 
 @torch.no_grad()

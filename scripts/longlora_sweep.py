@@ -3,6 +3,7 @@
 
     python scripts/longlora_sweep.py                         # defaults = the notebook's settings
     python scripts/longlora_sweep.py --seeds 0 --variants pi_only longlora --out /tmp/x.json
+    python scripts/longlora_sweep.py --seeds 0 --variants --out /tmp/x.json --save-format data/results/longlora_format_seed0
 
 For each seed: teach the passkey format at the pretraining length (LoRA, merged), then for each
 variant of ``lorakit.longlora.experiment.VARIANTS`` extend the context 4x and fine-tune at the long
@@ -11,7 +12,8 @@ and depth, held-out per-document loss); variants trained with S2-Attn are also e
 Everything is seeded; the notebook re-runs one variant of seed 0 live and checks it against this
 table. About 20 s per trained variant and 3 minutes per seed on two otherwise idle cores (the
 shipped run took longer: the machine was shared).
-Writes ``data/results/longlora_sweep.json``.
+Writes ``data/results/longlora_sweep.json``; with ``--save-format`` also seed 0's stage-1 LoRA adapter
+(the notebook loads it instead of training stage 1, and re-trains one stage-2 variant live).
 """
 from __future__ import annotations
 
@@ -35,9 +37,11 @@ DEFAULT_OUT = REPO_ROOT / "data" / "results" / "longlora_sweep.json"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-format", type=Path, default=None,
+                    help="save seed 0's stage-1 adapter here (the notebook loads it: data/results/longlora_format_seed0)")
     for f in dataclasses.fields(ExperimentConfig):
         if f.name != "seed":
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
@@ -52,7 +56,8 @@ def main() -> None:
         result["config"] = {k: v for k, v in config_dict(config).items() if k != "seed"}
         model, tokenizer, _ = load(None, quiet=True)
         data = make_data(tokenizer, config)
-        base, run = teach_format(model, tokenizer, data, config)
+        save_to = args.save_format if seed == 0 else None
+        base, run = teach_format(model, tokenizer, data, config, save_to=save_to)
         short = passkey_accuracy(base, tokenizer, data.passkey_short, batch_size=config.eval_batch)
         runs = {"format": {"steps": run.steps, "seconds": round(run.seconds, 2), "final_loss": run.final_loss,
                            "passkey_short_correct": [int(c) for c in short["correct"]]}}

@@ -72,12 +72,14 @@ def test_document_nll_agrees_with_perplexity(tiny):
 
     model, tok = tiny
     texts = heldout_texts(8)
-    per_doc = document_nll(model, tok, texts, batch_size=3, max_length=256)
-    assert len(per_doc) == 8 and all(v > 0 for v in per_doc)
+    nll, n_tokens = document_nll(model, tok, texts, batch_size=3, max_length=256)
+    assert nll.shape == n_tokens.shape == (8,) and bool((nll > 0).all())
     counts = [len(tok(t + tok.eos_token)["input_ids"]) - 1 for t in texts]
-    pooled = math.exp(sum(v * n for v, n in zip(per_doc, counts)) / sum(counts))
+    assert n_tokens.tolist() == counts, "padding must not count as predicted tokens"
+    pooled = math.exp(nll.sum().item() / n_tokens.sum().item())
     assert pooled == pytest.approx(perplexity(model, tok, texts, batch_size=8, max_length=256), rel=1e-4)
-    assert document_nll(model, tok, texts[:1])[0] == pytest.approx(per_doc[0], rel=1e-4)   # batch-independent
+    alone, _ = document_nll(model, tok, texts[:1])
+    assert alone[0].item() == pytest.approx(nll[0].item(), rel=1e-4)   # batch-independent
 
 
 def test_passkey_accuracy_scores_the_key(tiny):

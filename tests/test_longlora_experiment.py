@@ -44,3 +44,22 @@ def test_prepare_sets_what_the_variant_says(setup):
     assert s2_attn_enabled(model) and interpolation_factor(model) == pytest.approx(2.0)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert any("lora_A" in n for n in names) and any("embed" in n for n in names) and any("norm" in n for n in names)
+
+
+def test_saved_format_adapter_rebuilds_the_same_base(tmp_path):
+    model, tokenizer, _ = load(None, quiet=True)
+    config = exp.ExperimentConfig(**TOY)
+    data = exp.make_data(tokenizer, config)
+    trained, _ = exp.teach_format(model, tokenizer, data, config, save_to=tmp_path / "format")
+    loaded = exp.load_format(load(None, quiet=True)[0], tmp_path / "format")
+    fresh = load(None, quiet=True)[0].state_dict()
+    changed = [n for n, p in trained.state_dict().items() if not torch.equal(p, fresh[n])]
+    assert changed, "stage 1 must change the weights, or the comparison below proves nothing"
+    assert all(torch.equal(p, loaded.state_dict()[n]) for n, p in trained.state_dict().items())
+    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+        exp.load_format(load(None, quiet=True)[0], tmp_path)
+
+
+def test_s2_eval_can_be_skipped(setup):
+    base, tok, data, config, _ = setup
+    assert "s2_eval" not in exp.run_variant(base, tok, "lora_s2", data, config, s2_eval=False)

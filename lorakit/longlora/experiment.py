@@ -108,9 +108,11 @@ def make_data(tokenizer, config: ExperimentConfig) -> Data:
     )
 
 
-def teach_format(model, tokenizer, data: Data, config: ExperimentConfig):
+def teach_format(model, tokenizer, data: Data, config: ExperimentConfig, save_to=None):
     """Stage 1: LoRA (all linear layers) on passkey documents at the pretraining length, merged.
 
+    With ``save_to`` (a folder), the adapter is also saved there before merging (PEFT's
+    ``save_pretrained``); :func:`load_format` rebuilds the same merged model from it.
     Returns ``(merged model, TrainResult)``; ``model`` itself is consumed (its weights change).
     """
     from peft import LoraConfig
@@ -121,7 +123,24 @@ def teach_format(model, tokenizer, data: Data, config: ExperimentConfig):
     run = finetune(wrapped, tokenizer, data.format_train,
                    TrainConfig(lr=config.format_lr, batch_size=config.format_batch, max_steps=config.format_steps,
                                max_seconds=None, seed=config.seed), to_pair=lm_pair)
+    if save_to is not None:
+        wrapped.save_pretrained(save_to)
     return wrapped.merge_and_unload(), run
+
+
+def load_format(model, path):
+    """Stage 1 without training: the adapter :func:`teach_format` saved to ``path``, loaded and merged.
+
+    Gives the same merged weights as the :func:`teach_format` run that saved it (the adapter is
+    stored in float32). ``model`` is consumed. Raises ``FileNotFoundError`` when ``path`` holds no adapter.
+    """
+    from pathlib import Path
+
+    from peft import PeftModel
+
+    if not (Path(path) / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"no PEFT adapter in {path} (expected adapter_config.json from teach_format(save_to=...))")
+    return PeftModel.from_pretrained(model, str(path)).merge_and_unload()
 
 
 def prepare(base, variant: Variant, config: ExperimentConfig):
@@ -159,13 +178,15 @@ def evaluate(model, tokenizer, data: Data, config: ExperimentConfig, s2: bool = 
 
     With ``s2=True`` the model is evaluated under S²-Attn (its training pattern) instead of full
     attention, then switched back. Returns ``{"passkey_correct": [0/1 per example], "depths": [...],
-    "by_depth": {depth: acc}, "passkey_accuracy", "doc_nll": [nats per document], "ppl", "predictions"}``.
+    "by_depth": {depth: acc}, "passkey_accuracy", "doc_nll": [mean nats per token of each document], "ppl", "predictions"}``.
     """
     if s2:
         enable_s2_attn(model, config.group_size_ratio)
     try:
         keys = passkey_accuracy(model, tokenizer, data.passkey_eval, batch_size=config.eval_batch)
-        nll = document_nll(model, tokenizer, data.heldout, batch_size=config.ppl_batch, max_length=config.long_len)
+        nll, n_tokens = document_nll(model, tokenizer, data.heldout, batch_size=config.ppl_batch,
+                                     max_length=config.long_len)
+        nll = (nll / n_tokens).tolist()                                # mean nats per token, per document
     finally:
         disable_s2_attn(model)
     return {"passkey_correct": [int(c) for c in keys["correct"]], "depths": [e["depth"] for e in data.passkey_eval],
@@ -173,14 +194,15 @@ def evaluate(model, tokenizer, data: Data, config: ExperimentConfig, s2: bool = 
             "ppl": float(torch.tensor(nll).mean().exp()), "predictions": keys["predictions"][:5]}
 
 
-def run_variant(base, tokenizer, name: str, data: Data, config: ExperimentConfig) -> dict:
+def run_variant(base, tokenizer, name: str, data: Data, config: ExperimentConfig, s2_eval: bool = True) -> dict:
     """Train (if the variant trains) and evaluate with full attention; one JSON-ready record.
 
-    A variant trained with S²-Attn is also evaluated under S²-Attn (``record["s2_eval"]``).
+    A variant trained with S²-Attn is also evaluated under S²-Attn (``record["s2_eval"]``) unless
+    ``s2_eval=False``.
     """
     model, run = train_variant(base, tokenizer, name, data, config)
     record = evaluate(model, tokenizer, data, config)
-    if VARIANTS[name].s2:
+    if VARIANTS[name].s2 and s2_eval:
         record["s2_eval"] = evaluate(model, tokenizer, data, config, s2=True)
     record["trainable"] = count_trainable(model) if run is not None else {"total": 0}
     if run is not None:
@@ -193,5 +215,5 @@ def config_dict(config: ExperimentConfig) -> dict:
     return asdict(config)
 
 
-__all__ = ["Data", "EVAL_SEED", "ExperimentConfig", "VARIANTS", "Variant", "config_dict", "evaluate", "make_data",
+__all__ = ["Data", "EVAL_SEED", "ExperimentConfig", "VARIANTS", "Variant", "config_dict", "evaluate", "load_format", "make_data",
            "prepare", "run_variant", "teach_format", "train_variant", "TrainResult"]
