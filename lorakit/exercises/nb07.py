@@ -3,10 +3,10 @@
 Exercise 1, ``rolled_s2_attention(q, k, v, group_size)``: S²-Attn as the official code computes it
 (roll half the heads, cut into groups, causal attention, roll back), checked against
 ``lorakit.longlora.s2_attention(..., wrap=True)``.
-Exercise 2, ``leak_free_score_flops(seq_len, group_size, head_dim, n_heads)``: the FLOPs of Q·Kᵀ that
-the leak-free cut actually needs (its shifted heads have two half-size groups at the ends).
-Exercise 3, ``interpolated_angles(positions, head_dim, theta, factor)``: the rotary angles under linear
+Exercise 2, ``interpolated_angles(positions, head_dim, theta, factor)``: the rotary angles under linear
 position interpolation, checked against transformers' own ``"linear"`` rotary embedding.
+Exercise 3, ``leak_free_score_flops(seq_len, group_size, head_dim, n_heads)``: the FLOPs of Q·Kᵀ that
+the leak-free cut actually needs (its shifted heads have two half-size groups at the ends).
 
 Each checker runs the learner's function on inputs where the usual slips give different answers,
 and names the slip it recognises.
@@ -99,7 +99,7 @@ def leak_free_flops(seq_len: int, group_size: int, head_dim: int, n_heads: int) 
     return 2 * head_dim * (n_heads // 2 * plain + (n_heads - n_heads // 2) * shifted)
 
 
-@exercise(2, hint="count the Q·Kᵀ products group by group: the plain heads have N/G groups of G, the "
+@exercise(3, hint="count the Q·Kᵀ products group by group: the plain heads have N/G groups of G, the "
                   "shifted heads N/G - 1 groups of G and two of G/2; each product of two d-vectors is 2·d FLOPs")
 def check_leak_free_score_flops(leak_free_score_flops) -> str:
     """Check ``leak_free_score_flops(seq_len, group_size, head_dim, n_heads) -> int`` on a few settings."""
@@ -136,7 +136,7 @@ def _reference_angles(positions: torch.Tensor, head_dim: int, theta: float, fact
     return positions.double()[:, None] * rotary.inv_freq.double()[None, :]
 
 
-@exercise(3, hint="angle[m, i] = (m / factor) * theta ** (-2 i / head_dim) for i = 0 .. head_dim / 2 - 1")
+@exercise(2, hint="angle[m, i] = (m / factor) * theta ** (-2 i / head_dim) for i = 0 .. head_dim / 2 - 1")
 def check_interpolated_angles(interpolated_angles) -> str:
     """Check ``interpolated_angles(positions (N,), head_dim, theta, factor) -> (N, head_dim // 2)``."""
     positions = torch.arange(0, 512, 37)
