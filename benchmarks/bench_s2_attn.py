@@ -9,8 +9,9 @@ the work outside attention is the same at every length) is timed with full causa
 with S²-Attn at G = N / 4, interleaved (lorakit.longlora.step_seconds), and so is the attention
 operation alone (lorakit.longlora.attention_seconds). Prints the FLOPs ratio of the two quadratic
 attention products (4 at G = N / 4, by construction) and the measured seconds and speed-ups per
-length, then one JSON line. The speed-up of a whole step is below 4: the linear layers
-cost the same with either attention, and attention's share of a step grows with N.
+length, then one JSON line. A whole step cannot speed up by the FLOPs ratio: the linear
+layers cost the same with either attention. The attention-op column shows whether the grouped
+attention itself is faster on this machine (its rolls, reshapes and masks cost time too).
 """
 from __future__ import annotations
 

@@ -7,8 +7,11 @@ tokens: N / G groups of 2·G²·d, i.e. 2·N·G·d, so the ratio is N / G, 4 at 
 whatever N is (shifting half the heads moves groups, it adds no work). The counts
 below are for the full matrices: a kernel that skips the causal upper triangle does about half of
 either, which leaves the ratio unchanged. Everything else in a training step (the linear layers,
-the MLP, the loss) is the same with either attention, so the measured speed-up of a whole step is
-smaller than N / G and grows with N as attention's share grows.
+the MLP, the loss) is the same with either attention, so even an attention that ran N / G times
+faster would speed a whole step up by less, the more so the smaller attention's share of the step.
+Whether the grouped attention runs faster at all depends on how it is computed: rolling,
+reshaping and masking cost time too, and on a CPU with a small model they can outweigh the saved
+products (:func:`attention_seconds` times the operation alone).
 """
 from __future__ import annotations
 
