@@ -17,6 +17,7 @@ Two stages, so that what is measured at the long length is the length and not th
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -140,7 +141,9 @@ def load_format(model, path):
 
     if not (Path(path) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no PEFT adapter in {path} (expected adapter_config.json from teach_format(save_to=...))")
-    return PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+    with warnings.catch_warnings():   # transformers 5 warns when PEFT 0.21 reads is_gradient_checkpointing
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return PeftModel.from_pretrained(model, str(path)).merge_and_unload()
 
 
 def prepare(base, variant: Variant, config: ExperimentConfig):
