@@ -179,3 +179,54 @@ def perplexity_ratio_ci(nll_a: torch.Tensor, nll_b: torch.Tensor, n_tokens: torc
     diff, total_tokens = _resampled_sums([nll_a - nll_b, n_tokens], n_boot, seed)
     point = math.exp((nll_a - nll_b).sum().item() / n_tokens.sum().item()) - 1
     return _interval(point, torch.exp(diff / total_tokens) - 1, level)
+
+
+@torch.no_grad()
+def passkey_accuracy(model, tokenizer, examples: Sequence[dict], batch_size: int = 32) -> dict:
+    """Passkey retrieval: would greedy decoding after the prompt write the key?
+
+    ``examples`` come from :func:`lorakit.data.longdocs.passkey_document` (``prompt`` ends with
+    "The pass key is", ``answer`` is ``" <key>."``). Scored by teacher forcing, in one forward pass
+    over prompt + answer + EOS: greedy decoding writes the key exactly when, at each key token, the
+    most likely next token is that token given the key's earlier tokens, and that is what the
+    forward pass reads off. Unlike a generation loop it never decodes with a cache, so it also runs
+    under S²-Attn (at the training length).
+
+    Returns ``{"accuracy", "correct": [bool per example], "predictions": [the argmax tokens at the
+    key's positions, decoded], "by_depth": {depth: accuracy}}`` (the requested depths).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    correct, predictions = [], []
+    for i in range(0, len(examples), batch_size):
+        rows, spans = [], []
+        for e in examples[i:i + batch_size]:
+            prompt = tokenizer(e["prompt"], add_special_tokens=False)["input_ids"]
+            answer = tokenizer(e["answer"], add_special_tokens=False)["input_ids"]
+            key = tokenizer(" " + e["key"], add_special_tokens=False)["input_ids"]
+            if answer[:len(key)] != key:
+                raise ValueError(f"the answer {e['answer']!r} does not start with the key's tokens")
+            rows.append(prompt + answer + [tokenizer.eos_token_id])
+            spans.append((len(prompt), key))
+        batch = collate_ids(rows, tokenizer.pad_token_id)
+        logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        for row, (start, key) in enumerate(spans):
+            guess = logits[row, start - 1:start - 1 + len(key)].argmax(-1).tolist()   # position t predicts t + 1
+            correct.append(guess == key)
+            predictions.append(tokenizer.decode(guess))
+    by_depth: dict[float, list[bool]] = {}
+    for ok, e in zip(correct, examples):
+        by_depth.setdefault(e["depth"], []).append(ok)
+    return {"accuracy": sum(correct) / len(correct), "correct": correct, "predictions": predictions,
+            "by_depth": {d: sum(v) / len(v) for d, v in sorted(by_depth.items())}}
+
+
+def collate_ids(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad token-id lists into ``input_ids`` and ``attention_mask`` tensors ``(batch, longest)``."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, r in enumerate(rows):
+        ids[j, :len(r)] = torch.tensor(r)
+        mask[j, :len(r)] = 1
+    return {"input_ids": ids, "attention_mask": mask}

@@ -131,3 +131,52 @@ def test_reading_probe_equals_evaluate_qa_in_own_format(tiny):
     probe = answer_in_reply_rate(model, tok, examples, batch_size=4)
     scored = evaluate_qa(model, tok, examples, max_new_tokens=24, prompt_fn=own_format_prompt)
     assert probe == {"rate": scored["answer_in_reply"], "replies": scored["predictions"]}
+
+
+def test_own_format_prompt():
+    e = make_split("test", 1)[0]
+    assert own_format_prompt(e) == f"{e['context']}\nQ: {e['question']} A:"
+
+
+def test_document_nll_agrees_with_perplexity(tiny):
+    from lorakit.evaluate import document_nll
+
+    model, tok = tiny
+    texts = heldout_texts(8)
+    nll, n_tokens = document_nll(model, tok, texts, batch_size=3, max_length=256)
+    assert nll.shape == n_tokens.shape == (8,) and bool((nll > 0).all())
+    counts = [len(tok(t + tok.eos_token)["input_ids"]) - 1 for t in texts]
+    assert n_tokens.tolist() == counts, "padding must not count as predicted tokens"
+    pooled = math.exp(nll.sum().item() / n_tokens.sum().item())
+    assert pooled == pytest.approx(perplexity(model, tok, texts, batch_size=8, max_length=256), rel=1e-4)
+    alone, _ = document_nll(model, tok, texts[:1])
+    assert alone[0].item() == pytest.approx(nll[0].item(), rel=1e-4)   # batch-independent
+
+
+def test_passkey_accuracy_scores_the_key(tiny):
+    from lorakit.data.longdocs import passkey_split
+    from lorakit.evaluate import passkey_accuracy
+
+    model, tok = tiny
+    examples = passkey_split(tok, 4, 96, seed=0, depths=(0.0, 1.0))
+    result = passkey_accuracy(model, tok, examples, batch_size=3)
+    assert set(result) == {"accuracy", "correct", "predictions", "by_depth"}
+    assert len(result["correct"]) == 4 and set(result["by_depth"]) == {0.0, 1.0}
+    assert result["accuracy"] == sum(result["correct"]) / 4
+
+
+def test_passkey_accuracy_reads_what_greedy_decoding_writes(tiny):
+    """Teacher forcing equals generation: the first argmax token is what generate() writes first, and
+    an example whose prompt already ends with the key's first two words is scored on the rest."""
+    from lorakit.data.longdocs import passkey_split
+    from lorakit.evaluate import passkey_accuracy
+
+    model, tok = tiny
+    examples = passkey_split(tok, 5, 96, seed=1)
+    first_generated = generate(model, tok, [e["prompt"] for e in examples], max_new_tokens=1, stop_at_newline=False)
+    scored = passkey_accuracy(model, tok, examples)["predictions"]
+    assert all(g.strip() and p.strip().startswith(g.strip()) for g, p in zip(first_generated, scored))
+    for e, p in zip(examples, scored):
+        greedy = generate(model, tok, [e["prompt"]], max_new_tokens=3, stop_at_newline=False)[0]
+        if greedy.split()[:3] == e["key"].split():
+            assert p.split() == e["key"].split()
