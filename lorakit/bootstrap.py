@@ -13,7 +13,8 @@ installed and asks pip for the rest:
 * nothing else is upgraded unless a package being installed requires it (pip's default
   ``only-if-needed`` strategy). On a fresh Colab runtime that means crossing a major version only
   where lorakit needs it: transformers 4 → 5 (and what transformers 5 itself requires, such as
-  huggingface_hub 1.x), and datasets 3 → 4 where TRL 1.x asks for it.
+  huggingface_hub 1.x), and datasets where TRL asks for a newer one (TRL 1.16 needs >= 4.7; pyproject
+  sets no upper bound, so pip takes the newest release, datasets 5 today).
 
 Run twice, it installs nothing the second time. Locally (``make lab``) the Setup cell never calls it.
 """

@@ -32,7 +32,7 @@ CLONE_DIR = "lorakit-course"
 SETUP_TEMPLATE = '''\
 # Setup: on Colab or Kaggle, clone the course and install only what is missing (never torch); on
 # your own machine this does nothing. Running it again changes nothing. It may upgrade transformers
-# 4 -> 5 (with what that requires) and datasets 3 -> 4 (for TRL): lorakit needs those versions.
+# 4 -> 5 and datasets to its newest release (TRL 1.x needs a recent one), with what those require.
 # Written by scripts/set_course_repo.py from pyproject.toml: edit the template there, not here.
 import os, sys
 if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os.environ.get("{setup_env}") == "1":
