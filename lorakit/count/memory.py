@@ -32,8 +32,8 @@ def bits_per_param(fmt: str | float) -> float:
 def model_bytes(n_params: int, fmt: str | float = "fp16") -> float:
     """Bytes to store ``n_params`` weights in format ``fmt`` (e.g. ``"nf4"`` or ``4.5``).
 
-    This counts every parameter in that format; in practice QLoRA keeps embeddings and norms in
-    16 bits, so use it per group of layers for a finer estimate.
+    This counts every parameter in that format; in practice QLoRA's code keeps the embeddings and
+    ``lm_head`` in 16 bits and the norms in 32, so use it per group of layers for a finer estimate.
     """
     if n_params < 0:
         raise ValueError(f"n_params must be >= 0, got {n_params}")

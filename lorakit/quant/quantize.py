@@ -18,7 +18,9 @@ scales and offset, are equal bit for bit. Known differences:
   ``bitsandbytes/backends/cpu/ops.py`` with ``m`` rows of ``n`` values) reads the scale of value
   ``(row, col)`` at ``absmax[row * (n // blocksize) + col // blocksize]``, which is right only when
   ``n`` is a multiple of ``blocksize``. It takes that path when the CPU has AVX-512 and ``n`` is a
-  multiple of 16; e.g. shape ``(1024, 64)`` in blocks of 128 decodes every row with the first
+  multiple of 16, and only in bitsandbytes' CPU build (``libbitsandbytes_cpu``, loaded when there is
+  no CUDA GPU): its CUDA builds compile the same CPU kernel without AVX-512, so on a GPU machine the
+  CPU dequantize is right. E.g. shape ``(1024, 64)`` in blocks of 128 decodes every row with the first
   block's scale (round-trip error 0.17 on weights of std 0.1, against 0.05 here). Its bytes and absmax are
   right; :func:`dequantize_4bit` decodes them by flat block index, which is right for every shape
   (bitsandbytes' own: ``dequantize_4bit(packed, QuantState.from_bitsandbytes(state))``).
