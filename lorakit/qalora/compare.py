@@ -72,7 +72,7 @@ def merged_16bit(qlora: nn.Module, dtype: torch.dtype = torch.float16) -> nn.Mod
     The merged weights are rounded to ``dtype`` (float16, as QLoRA deploys) and kept in the model's
     compute dtype, so the evaluation sees exactly the stored values.
     """
-    model = merge_lora_and_unload(copy.deepcopy(qlora))
+    model = merge_lora_and_unload(copy.deepcopy(qlora))   # plain nn.Linear layers again
     for module in model.modules():
         if isinstance(module, nn.Linear):
             module.weight.copy_(module.weight.to(dtype).to(module.weight.dtype))

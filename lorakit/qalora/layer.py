@@ -15,8 +15,8 @@ moving the zero point:
     zeros'[j, l] = zeros[j, l] − s · (B·A)[j, l] / scales[j, l]
 
 and the merged layer keeps the same integer codes and scales. The new zero points are real numbers,
-not integers: the paper's own ``merge.py`` decodes GPTQ's packed integer zeros to float16 before it
-subtracts the update, and stores them as floats.
+not integers: the paper's repository says (README) to decode GPTQ's packed integer zeros to
+float16 first, and its ``merge.py`` subtracts the update from them, so they stay floats.
 
 Pooling, three spellings of one idea (all differ by a constant factor, which A absorbs; under Adam
 that factor changes the effective step size of A, so it is not neutral in training):
