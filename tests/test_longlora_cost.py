@@ -4,7 +4,7 @@ import torch
 from transformers import LlamaConfig
 
 from lorakit.longlora import s2_attn_enabled
-from lorakit.longlora.cost import attention_flops, attention_seconds, model_attention_flops, step_seconds
+from lorakit.longlora.cost import attention_flops, attention_seconds, model_attention_flops, speed_verdict, step_seconds
 from lorakit.longlora.trainable import longlora_trainable
 from lorakit.models import load_model
 
@@ -42,5 +42,24 @@ def test_step_seconds_runs_and_leaves_the_model_as_it_was():
 
 
 def test_attention_seconds_runs():
-    timed = attention_seconds([64, 128], tokens_per_batch=256, n_heads=4, head_dim=8, repeats=1, rounds=1)
+    timed = attention_seconds([64, 128], tokens_per_batch=256, n_heads=4, head_dim=8, repeats=1, rounds=3)
     assert set(timed) == {64, 128} and all(v["full"] > 0 and v["s2"] > 0 for v in timed.values())
+    for v in timed.values():   # the medians are the medians of the rounds kept for speed_verdict
+        assert len(v["rounds"]["full"]) == len(v["rounds"]["s2"]) == 3
+        assert v["full"] == sorted(v["rounds"]["full"])[1] and v["s2"] == sorted(v["rounds"]["s2"])[1]
+        assert speed_verdict(v) in ("s2", "full", "tie")
+
+
+@pytest.mark.parametrize("full, s2, expected", [
+    ([0.10, 0.11, 0.12], [0.07, 0.08, 0.09], "s2"),      # every S2 round beat every full round
+    ([0.07, 0.08, 0.09], [0.10, 0.11, 0.12], "full"),
+    ([0.10, 0.11, 0.12], [0.09, 0.10, 0.13], "tie"),     # the medians differ (0.11 vs 0.10), the rounds overlap
+    ([0.10, 0.11, 0.12], [0.08, 0.09, 0.10], "tie"),     # equal times at the edge are not a win
+])
+def test_speed_verdict_calls_overlapping_rounds_a_tie(full, s2, expected):
+    assert speed_verdict({"full": 0, "s2": 0, "rounds": {"full": full, "s2": s2}}) == expected
+
+
+def test_speed_verdict_needs_rounds():
+    with pytest.raises(ValueError, match="per-round"):
+        speed_verdict({"full": 0.1, "s2": 0.2})

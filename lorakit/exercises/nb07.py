@@ -88,7 +88,7 @@ def check_rolled_s2_attention(rolled_s2_attention) -> str:
     return "your S2-Attn equals the official roll (lorakit's s2_attention with wrap=True)"
 
 
-# ---------------------------------------------------------------- exercise 2: FLOPs of the leak-free cut
+# ---------------------------------------------------------------- exercise 3: FLOPs of the leak-free cut
 
 
 def leak_free_flops(seq_len: int, group_size: int, head_dim: int, n_heads: int) -> int:
@@ -122,7 +122,7 @@ def check_leak_free_score_flops(leak_free_score_flops) -> str:
     return f"at N = 512, G = 128 the leak-free cut needs {ratio:.2f}x fewer score FLOPs than full attention"
 
 
-# ---------------------------------------------------------------- exercise 3: interpolated rotary angles
+# ---------------------------------------------------------------- exercise 2: interpolated rotary angles
 
 
 def _reference_angles(positions: torch.Tensor, head_dim: int, theta: float, factor: float) -> torch.Tensor:

@@ -15,6 +15,8 @@ products (:func:`attention_seconds` times the operation alone).
 """
 from __future__ import annotations
 
+import statistics
+
 import torch
 import torch.nn.functional as F
 
@@ -47,6 +49,36 @@ def model_attention_flops(config, seq_len: int, batch_size: int = 1, group_size:
                            batch_size, group_size)
 
 
+def _interleaved(fns, repeats: int, rounds: int) -> dict:
+    """``{"full": s, "s2": s, "rounds": {"full": [...], "s2": [...]}}``: the median over interleaved rounds
+    (as :func:`lorakit.timing.compare_seconds` with ``rounds``) and each round's median, for :func:`speed_verdict`."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive int, got {rounds!r}")
+    each = [compare_seconds(fns, repeats=repeats, warmup=1 if i == 0 else 0, rounds=1) for i in range(rounds)]
+    per_round = {name: [r[name] for r in each] for name in fns}
+    return {**{name: statistics.median(values) for name, values in per_round.items()}, "rounds": per_round}
+
+
+def speed_verdict(timed: dict) -> str:
+    """Which attention was faster, only where the interleaved rounds agree.
+
+    ``timed``: one length's record from :func:`step_seconds` or :func:`attention_seconds`. Returns
+    ``"s2"`` when every S²-Attn round took less time than every full-attention round, ``"full"`` when
+    every full-attention round did, else ``"tie"`` (the rounds overlap: the difference is within this
+    machine's round-to-round noise). Example: full ``[0.10, 0.11, 0.12]``, S²-Attn ``[0.09, 0.10, 0.13]``
+    -> ``"tie"``.
+    """
+    rounds = timed.get("rounds") if isinstance(timed, dict) else None
+    if not rounds or not rounds.get("full") or not rounds.get("s2"):
+        raise ValueError("speed_verdict needs a record with per-round times, {'rounds': {'full': [...], 's2': [...]}}, "
+                         "as step_seconds and attention_seconds return")
+    if max(rounds["s2"]) < min(rounds["full"]):
+        return "s2"
+    if max(rounds["full"]) < min(rounds["s2"]):
+        return "full"
+    return "tie"
+
+
 def step_seconds(model, seq_lens, tokens_per_batch: int, group_size_ratio: float = 0.25, repeats: int = 3,
                  rounds: int = 2, seed: int = 0) -> dict[int, dict[str, float]]:
     """Median seconds of one training step (forward and backward) with full attention and with S²-Attn.
@@ -58,7 +90,8 @@ def step_seconds(model, seq_lens, tokens_per_batch: int, group_size_ratio: float
     Leaves the model with full attention.
 
     Returns:
-        ``{N: {"full": seconds, "s2": seconds}}``.
+        ``{N: {"full": seconds, "s2": seconds, "rounds": {"full": [...], "s2": [...]}}}``: medians over
+        the rounds, and each round's median (:func:`speed_verdict` reads them).
     """
     device = next(model.parameters()).device
     vocab = model.config.vocab_size if hasattr(model, "config") else 1000
@@ -77,9 +110,7 @@ def step_seconds(model, seq_lens, tokens_per_batch: int, group_size_ratio: float
                 model(input_ids=ids, labels=ids).loss.backward()
                 model.zero_grad(set_to_none=True)
 
-            timed = compare_seconds({"full": lambda: step(False), "s2": lambda: step(True)},
-                                    repeats=repeats, warmup=1, rounds=rounds)
-            out[n] = {"full": timed["full"], "s2": timed["s2"]}
+            out[n] = _interleaved({"full": lambda: step(False), "s2": lambda: step(True)}, repeats, rounds)
     finally:
         disable_s2_attn(model)
         model.train(was_training)
@@ -95,7 +126,7 @@ def attention_seconds(seq_lens, tokens_per_batch: int, n_heads: int, head_dim: i
     groups of ``N * group_size_ratio``). This is the part of a step that S²-Attn changes.
 
     Returns:
-        ``{N: {"full": seconds, "s2": seconds}}``.
+        ``{N: {"full": seconds, "s2": seconds, "rounds": {"full": [...], "s2": [...]}}}``, as :func:`step_seconds`.
     """
     gen = torch.Generator().manual_seed(seed)
     out = {}
@@ -108,11 +139,9 @@ def attention_seconds(seq_lens, tokens_per_batch: int, n_heads: int, head_dim: i
             fn(q, k, v).sum().backward()
             q.grad = k.grad = v.grad = None
 
-        timed = compare_seconds({"full": lambda: run(lambda *x: F.scaled_dot_product_attention(*x, is_causal=True)),
-                                 "s2": lambda: run(lambda *x: s2_attention(*x, group))},
-                                repeats=repeats, warmup=1, rounds=rounds)
-        out[n] = {"full": timed["full"], "s2": timed["s2"]}
+        out[n] = _interleaved({"full": lambda: run(lambda *x: F.scaled_dot_product_attention(*x, is_causal=True)),
+                               "s2": lambda: run(lambda *x: s2_attention(*x, group))}, repeats, rounds)
     return out
 
 
-__all__ = ["attention_flops", "attention_seconds", "model_attention_flops", "step_seconds"]
+__all__ = ["attention_flops", "attention_seconds", "model_attention_flops", "speed_verdict", "step_seconds"]

@@ -51,7 +51,8 @@ VARIANTS = {
     "lora_plus_full": Variant("LoRA + embed & norm, full attention", "lora", extra=("embed", "norm")),
     "lora_full_no_pi": Variant("LoRA, full attention, no PI", "lora", interpolate=False),
 }
-"""The five variants LongLoRA's comparison calls for (``pi_only`` … ``full_ft``), and three that
+"""The five variants this experiment compares (``pi_only`` … ``full_ft``, from the course's issue;
+LongLoRA's Table 2 compares full fine-tuning, LoRA and LoRA with trainable embeddings and norms), and three that
 separate the effects: ``no_pi`` (the model read at 4× its length with plain positions,
 extrapolation), ``lora_plus_full`` (trainable embeddings and norms without S²-Attn) and
 ``lora_full_no_pi`` (fine-tuning without interpolation)."""

@@ -4,9 +4,11 @@ LongLoRA (Chen et al. 2023, arXiv 2309.12307) found that plain LoRA extends the 
 poorly and that "LoRA for context extension works well under the premise of trainable embedding
 and normalization" layers. Their ``fine-tune.py``: PEFT LoRA with r = 8, α = 16, dropout 0 on
 ``q_proj, k_proj, v_proj, o_proj``, then every parameter whose name contains ``"embed"`` or
-``"norm"`` is made trainable too (``trainable_params="embed,norm"``). Embeddings and norms are a
-small share of a large model's weights (Llama-2-7B: 3.9% for its two 32000 × 4096 embedding
-matrices, 0.004% for its 65 norms) but a large share of a tiny one's; the notebook counts them.
+``"norm"`` is made trainable too (``trainable_params="embed,norm"``). On Llama-2 that matches the
+input embedding ``embed_tokens`` only (the untied output head is ``lm_head``, without "embed").
+Embeddings and norms are a small share of a large model's weights (Llama-2-7B: 1.95% for its
+32000 × 4096 input embedding, 0.004% for its 65 norms) but a large share of a tiny one's; the
+notebook counts them.
 """
 from __future__ import annotations
 
