@@ -41,7 +41,8 @@ def _macs_slips(tokens: int, d_in: int, d_out: int, r: int) -> dict[str, tuple[i
     }
 
 
-@exercise(1, hint="count T·in·r + T·r·out for (x·Aᵀ)·Bᵀ, and out·r·in + T·in·out for forming B·A first")
+@exercise(1, hint="write down each matmul of each way with its shapes (forming B·A is a matmul too, "
+              "and x still meets the formed matrix), then add their costs")
 def check_lora_macs(lora_branch_macs: Callable) -> str:
     """Check ``lora_branch_macs(tokens, d_in, d_out, r) -> (thin, formed)`` on a few shapes."""
     for tokens, d_in, d_out, r in MACS_CASES:
