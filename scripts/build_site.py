@@ -130,11 +130,37 @@ def choose_sources(notebooks: list[Path], course_dir: Path, summary: dict) -> li
     return chosen
 
 
-def prepare_notebook(nb: dict, badges: str, origin: str) -> dict:
-    """A copy for the site: badges first, widget views replaced by a note, widget state dropped."""
+MARKDOWN_LINK = re.compile(r"\]\((?![A-Za-z][\w+.-]*:|#)([^)\s#?]+)([^)\s]*)\)")   # relative targets only
+
+
+def site_links(text: str, pages: set[str], repo: str, branch: str, folder: str = "notebooks") -> str:
+    """Markdown links of a notebook cell, pointed where they resolve on the site.
+
+    A link to another course notebook (``01_x.ipynb``) goes to its page (``01_x.html``); a link to any
+    other file of the repository (``../README.md#notebooks``, ``solutions/..``, ``../lorakit/x.py``) goes
+    to that file on GitHub, since the site holds only the notebooks' pages. ``pages`` are the stems of
+    the notebooks on the site; ``folder`` is where the notebook lives in the repository.
+    """
+    def fix(match: re.Match) -> str:
+        target, rest = match.groups()
+        if target.endswith(".ipynb") and "/" not in target and target[:-len(".ipynb")] in pages:
+            return f"]({target[:-len('.ipynb')]}.html{rest})"
+        path = os.path.normpath(f"{folder}/{target}").replace(os.sep, "/")
+        if path.startswith(".."):
+            return match.group(0)
+        return f"](https://github.com/{repo}/blob/{branch}/{path}{rest})"
+
+    return MARKDOWN_LINK.sub(fix, text)
+
+
+def prepare_notebook(nb: dict, badges: str, origin: str, links=None) -> dict:
+    """A copy for the site: badges first, widget views replaced by a note, widget state dropped, and
+    markdown links passed through ``links`` (e.g. :func:`site_links`) when given."""
     nb = copy.deepcopy(nb)
     nb.get("metadata", {}).pop("widgets", None)
     for cell in nb["cells"]:
+        if links is not None and cell["cell_type"] == "markdown":
+            cell["source"] = links(_source(cell))
         for i, out in enumerate(cell.get("outputs", [])):
             if WIDGET_MIME in out.get("data", {}):
                 cell["outputs"][i] = {"output_type": "display_data", "metadata": {},
@@ -261,7 +287,9 @@ def stage(out: Path, course_dir: Path, root: Path = REPO) -> dict[str, str]:
     for committed, source, origin in choose_sources(notebooks, course_dir, summary):
         nb = json.loads(source.read_text())
         rel = committed.relative_to(root).as_posix()
-        prepared = prepare_notebook(nb, badges_markdown(repo, branch, rel), origin)
+        pages = {p.stem for p in notebooks}
+        prepared = prepare_notebook(nb, badges_markdown(repo, branch, rel), origin,
+                                    links=lambda text: site_links(text, pages, repo, branch))
         (docs / committed.name).write_text(json.dumps(prepared, indent=1) + "\n")
         staged[committed.name] = notebook_title(nb, committed.stem)
         origins[committed.name] = origin

@@ -173,3 +173,23 @@ def test_pages_workflow_publishes_the_site_on_pushes_to_main():
     assert any("make site" in s.get("run", "") for s in steps)
     deploy = workflow["jobs"]["deploy"]
     assert deploy["needs"] == "build" and deploy["steps"][0]["uses"].startswith("actions/deploy-pages")
+
+
+def test_site_links_point_notebooks_at_pages_and_other_files_at_github():
+    text = ("[a](01_x.ipynb) [b](02_gone.ipynb#s) [c](../README.md#notebooks) [d](solutions/01_s.ipynb) "
+            "[e](../lorakit/data/corpus.py) [f](https://example.org/a.ipynb) [g](#local) [h](attachment:p.png)")
+    out = build_site.site_links(text, {"01_x"}, "o/n", "main")
+    assert "[a](01_x.html)" in out
+    assert "[b](https://github.com/o/n/blob/main/notebooks/02_gone.ipynb#s)" in out
+    assert "[c](https://github.com/o/n/blob/main/README.md#notebooks)" in out
+    assert "[d](https://github.com/o/n/blob/main/notebooks/solutions/01_s.ipynb)" in out
+    assert "[e](https://github.com/o/n/blob/main/lorakit/data/corpus.py)" in out
+    assert "[f](https://example.org/a.ipynb)" in out and "[g](#local)" in out and "[h](attachment:p.png)" in out
+
+
+def test_prepare_notebook_rewrites_markdown_links_only():
+    nb = _notebook()
+    nb["cells"][0]["source"] = "# T\n\nsee [x](01_x.ipynb)"
+    out = build_site.prepare_notebook(nb, "BADGES", "committed notebook", links=lambda t: t.replace("01_x.ipynb", "P"))
+    assert out["cells"][1]["source"].endswith("[x](P)") and out["cells"][0]["source"].startswith("BADGES")
+    assert nb["cells"][0]["source"].endswith("(01_x.ipynb)"), "the input is left alone"
