@@ -85,4 +85,46 @@ def plot_scores(scores: Mapping[str, CI], title: str, xlabel: str = "exact match
     return fig
 
 
-__all__ = ["plot_loss_curves", "plot_rank_ablation", "plot_scores"]
+def plot_scores_by_step(steps: Sequence[int], scores: Mapping[str, Sequence[CI]], difference: Sequence[CI],
+                        difference_label: str, band: float | None = None,
+                        title: str = "Exact match against training steps"):
+    """Two panels against the optimizer step: each method's exact match (%) with its 95% interval
+    (left), and the paired difference between two methods with its interval (right).
+
+    Args:
+        steps: the steps at which every method was scored, e.g. ``[100, 150, 300]``.
+        scores: method name -> one :class:`~lorakit.stats.CI` (fractions in [0, 1]) per step.
+        difference: one CI of the paired difference (fractions) per step, e.g. QLoRA - LoRA.
+        difference_label: what ``difference`` is, for the right panel's axis (e.g. ``"QLoRA - LoRA"``).
+        band: if given, a shaded band of +-``band`` (fraction, e.g. 0.03) around 0 on the right panel:
+            a bar such as "within 3 points" is met where the whole interval lies inside it.
+    """
+    if not scores:
+        raise ValueError("plot_scores_by_step needs at least one method")
+    for name, cis in [*scores.items(), (difference_label, difference)]:
+        if len(cis) != len(steps):
+            raise ValueError(f"{name!r} has {len(cis)} intervals for {len(steps)} steps: one per step expected")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, cis in scores.items():
+        means, err = _errorbars(cis)
+        left.errorbar(steps, means, yerr=err, marker="o", capsize=3, label=f"{name} (95% CI)")
+    left.set_ylim(0, 102)
+    left.set_ylabel("exact match on the test questions (%)")
+    left.set_title(title, fontsize=10)
+    means, err = _errorbars(difference)
+    right.errorbar(steps, means, yerr=err, marker="o", capsize=3, color="tab:red", label="paired 95% CI")
+    right.axhline(0, color="0.3", linewidth=1)
+    if band is not None:
+        right.axhspan(-100 * band, 100 * band, color="tab:green", alpha=0.15, label=f"within {100 * band:g} points")
+    right.set_ylabel(f"{difference_label} (points)")
+    right.set_title(f"Paired difference, {difference_label}", fontsize=10)
+    for ax in (left, right):
+        ax.set_xticks(list(steps), [str(s) for s in steps])
+        ax.set_xlabel("optimizer step")
+        ax.legend(fontsize=8, loc="lower right")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_loss_curves", "plot_rank_ablation", "plot_scores", "plot_scores_by_step"]
