@@ -14,7 +14,7 @@ decoding draws no random numbers, so scoring mid-run leaves the run unchanged: a
 150 equals the step-150 score of a longer one, the schedule being constant after warm-up).
 Seeded: the notebook re-runs one point live and checks it against this table. 600 steps because at
 300 QLoRA had not converged on the shipped model (its exact match still rising); both methods are
-compared at every scored step. About 20 minutes for the six runs on 2 CPU cores.
+compared at every scored step. The six runs took 992 s on 2 CPU cores (under the course's lock).
 Writes ``data/results/04_qlora_vs_lora.json``.
 """
 from __future__ import annotations
