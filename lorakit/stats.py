@@ -26,6 +26,9 @@ class CI(NamedTuple):
     level: float = 0.95
 
 
+_DECIMALS = 12
+
+
 def _as_tensor(values: Sequence[float] | torch.Tensor, name: str = "values") -> torch.Tensor:
     x = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
     if x.numel() == 0:
@@ -63,7 +66,9 @@ def bootstrap_ci(values: Sequence[float] | torch.Tensor, level: float = 0.95, n_
     means = _resample_means(x, n_boot, seed)
     tail = (1 - level) / 2
     low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
-    return CI(x.mean().item(), low, high, level)
+    # Rounded to 12 decimals: float sums of scores such as 1/3 leave ~1e-18 where the exact value is 0,
+    # which would otherwise decide whether an interval "contains 0" (a verdict) by rounding noise.
+    return CI(*(round(v, _DECIMALS) for v in (x.mean().item(), low, high)), level)
 
 
 def paired_difference_ci(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tensor,

@@ -52,3 +52,11 @@ def test_bad_input(kwargs, match):
 def test_unpaired_lengths_refused():
     with pytest.raises(ValueError, match="same examples"):
         paired_difference_ci([1, 0], [1, 0, 1])
+
+
+def test_float_noise_does_not_decide_a_verdict():
+    # 0.1 + 0.2 - 0.3 is 5.6e-17 in floating point and 0 exactly: the same score written two ways is a tie.
+    a, b = [0.1 + 0.2] * 5, [0.3] * 5
+    assert verdict(a, b) == "tie"
+    ci = paired_difference_ci(a, b)
+    assert ci.low == ci.high == ci.mean == 0
