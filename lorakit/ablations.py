@@ -1,7 +1,7 @@
 """LoRA ablations on the QA task: one short fine-tune per variant, same data, seed and evaluation.
 
 A :class:`Variant` names one change from the course's default LoRA run (r = 16 on every linear
-layer, ``lora_alpha = 2r``, AdamW at the preset's rate, shuffled batches, gradients clipped to 1.0):
+layer, ``lora_alpha = r``, AdamW at the preset's rate, shuffled batches, gradients clipped to 1.0):
 another rank, other target modules, another ``lora_alpha`` or rsLoRA, full fine-tuning instead of
 LoRA, batches in file order, no clipping, another learning rate. :func:`run_variant` trains it with
 :func:`lorakit.train.finetune` from a freshly loaded model and scores exact match on the test
@@ -40,7 +40,7 @@ class Variant:
     """One fine-tuning run of an ablation; every field not given is the course's default."""
     name: str
     r: int = 16                                      # LoRA rank; 0 means full fine-tuning (no LoRA)
-    lora_alpha: float | None = None                  # None: 2 * r, so alpha / r = 2 for every r
+    lora_alpha: float | None = None                  # None: r, so alpha / r = 1 for every r
     use_rslora: bool = False                         # scale by alpha / sqrt(r) instead of alpha / r
     target_modules: str | tuple[str, ...] = "all-linear"
     lr: float | None = None                          # None: the preset's lora_lr (full_lr if r == 0)
@@ -69,7 +69,7 @@ class Variant:
         if self.full:
             raise ValueError(f"{self.name} is full fine-tuning: it has no LoraConfig")
         targets = self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules)
-        alpha = 2 * self.r if self.lora_alpha is None else self.lora_alpha
+        alpha = self.r if self.lora_alpha is None else self.lora_alpha
         return LoraConfig(r=self.r, lora_alpha=alpha, use_rslora=self.use_rslora, target_modules=targets,
                           lora_dropout=0.0, task_type="CAUSAL_LM")
 
@@ -154,7 +154,7 @@ def run_variant(variant: Variant, tokenizer, train: Sequence[dict], test: Sequen
 def sweep_variants(steps: int = 300, seconds: float = 55.0) -> dict[str, list[Variant]]:
     """The notebook's ablations: ``{group: [Variant, ...]}``, at ``steps`` or at ``seconds`` each.
 
-    ``rank``: r in {1, 2, 4, 8, 16, 64}, all linear layers, alpha = 2r. ``targets`` (equal time):
+    ``rank``: r in {1, 2, 4, 8, 16, 64}, all linear layers, alpha = r. ``targets`` (equal time):
     q,v / attention / all linear at r = 16. ``full``: full fine-tuning at equal steps and at equal
     time. ``alpha``: r = 64 with alpha = 16, with and without rsLoRA. ``optimizer``: batches in file
     order or shuffled, with and without clipping. ``lr``: smaller learning rates. ``steps``: the
@@ -338,7 +338,7 @@ def default_settings(table: dict, name: str = "r=16") -> dict:
     v = Variant.from_dict(table["runs"][name]["variant"])
     config = v.train_config()
     targets = v.target_modules if isinstance(v.target_modules, str) else list(v.target_modules)
-    return {"r": v.r, "lora_alpha": 2 * v.r if v.lora_alpha is None else v.lora_alpha, "target_modules": targets,
+    return {"r": v.r, "lora_alpha": v.r if v.lora_alpha is None else v.lora_alpha, "target_modules": targets,
             "lr": config.lr, "steps": config.max_steps, "n_test": table["meta"]["n_test"], "seed": table["meta"]["seed"]}
 
 

@@ -13,7 +13,7 @@ from lorakit.models import load_tokenizer
 
 def test_lora_config_follows_the_variant():
     config = Variant("x", r=8).lora_config()
-    assert (config.r, config.lora_alpha, config.use_rslora, config.target_modules) == (8, 16, False, "all-linear")
+    assert (config.r, config.lora_alpha, config.use_rslora, config.target_modules) == (8, 8, False, "all-linear")   # lora_alpha = r by default
     rs = Variant("y", r=64, lora_alpha=16, use_rslora=True, target_modules=QV).lora_config()
     assert (rs.lora_alpha, rs.use_rslora, set(rs.target_modules)) == (16, True, {"q_proj", "v_proj"})
     with pytest.raises(ValueError, match="no LoraConfig"):
@@ -118,7 +118,7 @@ def test_run_sweep_runs_the_named_variants_and_keeps_previous_rows():
 def test_default_settings_read_the_default_row():
     row = {"variant": Variant("r=16", max_steps=300).to_dict()}
     table = {"meta": {"n_test": 200, "seed": 0}, "runs": {"r=16": row}}
-    assert default_settings(table) == {"r": 16, "lora_alpha": 32, "target_modules": "all-linear", "lr": 2e-3,
+    assert default_settings(table) == {"r": 16, "lora_alpha": 16, "target_modules": "all-linear", "lr": 2e-3,
                                        "steps": 300, "n_test": 200, "seed": 0}
 
 
