@@ -178,8 +178,45 @@ def lora_factors(peft_model, adapters: Sequence[str]) -> dict[str, tuple[list, l
     return out
 
 
+def peft_combination_types() -> tuple[str, ...]:
+    """Every ``combination_type`` this PEFT's ``add_weighted_adapter`` accepts, read from its signature."""
+    import typing
+
+    from peft.tuners.lora import LoraModel
+
+    return typing.get_args(typing.get_type_hints(LoraModel.add_weighted_adapter)["combination_type"])
+
+
+def base_weights(model) -> dict[str, torch.Tensor]:
+    """The base model's parameters by their plain names, LoRA weights left out.
+
+    A ``PeftModel``'s names carry ``base_model.model.`` and ``.base_layer``; they are stripped, so
+    the result lines up with the base model's own ``state_dict()`` (compare before and after).
+    """
+    out = {}
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            continue
+        out[name.replace("base_model.model.", "", 1).replace(".base_layer", "")] = param.detach()
+    return out
+
+
+def format_score_table(scores: Mapping[str, Mapping[str, Sequence[float]]], percent: bool = True) -> str:
+    """A text table of ``scores[row][task]`` (per-example lists): mean and 95% bootstrap interval."""
+    from .stats import bootstrap_ci, format_ci
+
+    rows = list(scores)
+    tasks = list(next(iter(scores.values())))
+    width = max(len(r) for r in rows) + 2
+    lines = [" " * width + "".join(f"{t:>24}" for t in tasks)]
+    for r in rows:
+        cells = "".join(f"{format_ci(bootstrap_ci(scores[r][t]), percent=percent):>24}" for t in tasks)
+        lines.append(f"{r:<{width}}{cells}")
+    return "\n".join(lines)
+
+
 __all__ = [
-    "ADAPTERS_DIR", "AdapterRecipe", "RECIPE", "TASKS", "TrainResult", "adapter_path", "combination_scores",
-    "lora_delta_weights", "lora_factors", "max_abs_diff", "mean", "next_token_logits", "score", "score_tasks",
-    "train_adapter",
+    "ADAPTERS_DIR", "AdapterRecipe", "RECIPE", "TASKS", "TrainResult", "adapter_path", "base_weights",
+    "combination_scores", "format_score_table", "lora_delta_weights", "lora_factors", "max_abs_diff", "mean",
+    "next_token_logits", "peft_combination_types", "score", "score_tasks", "train_adapter",
 ]

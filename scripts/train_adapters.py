@@ -31,7 +31,7 @@ CARD = """# LoRA adapter `{task}` for the course's shipped model
 - **Base model**: `data/tiny-lm` (the shipped tiny Llama). The adapter fits only that model's shapes.
 - **Recipe** (`lorakit.adapters.RECIPE`): LoRA r = {r}, lora_alpha = {lora_alpha}, target_modules =
   `{target_modules}`, {params:,} trainable parameters; `lorakit.train.finetune` (AdamW, answer-only
-  loss), lr {lr}, batch {batch_size}, {steps} steps, seed {seed}: {seconds:.1f} s on {threads} CPU threads,
+  loss), lr {lr}, batch {batch_size}, {trained_steps} steps, seed {seed}: {seconds:.1f} s on {threads} CPU threads,
   final loss {loss:.3f}.
 - **Scores**, exact match on the first {n} examples of the task's `test` split (95% bootstrap interval):
   base model {base}; with this adapter **{adapter}**.
@@ -47,13 +47,13 @@ WHAT = {
 }
 
 
-def train_one(task: str, out: Path, n_eval: int) -> dict:
+def train_one(task: str, out: Path, n_eval: int, steps: int | None = None) -> dict:
     spec = TASKS[task]
     test = spec.make_split("test", n_eval)
     base_model, tokenizer, _ = load(None, quiet=True)
     base = score(base_model, tokenizer, task, test)
     start = time.perf_counter()
-    peft_model, result = train_adapter(base_model, tokenizer, task, out_dir=out / task)
+    peft_model, result = train_adapter(base_model, tokenizer, task, steps=steps, out_dir=out / task)
     seconds = time.perf_counter() - start
     tuned = score(peft_model, tokenizer, task, test)
     params = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
@@ -61,12 +61,17 @@ def train_one(task: str, out: Path, n_eval: int) -> dict:
              "base_ci": list(bootstrap_ci(base)[:3]), "adapter_ci": list(bootstrap_ci(tuned)[:3]),
              "steps": result.steps, "train_seconds": round(seconds, 1), "final_loss": result.final_loss,
              "trainable_parameters": params, "recipe": asdict(RECIPE)}
-    card = CARD.format(task=task, what=WHAT[task], params=params, steps=result.steps, seconds=seconds,
+    card = CARD.format(task=task, what=WHAT[task], params=params, trained_steps=result.steps, seconds=seconds,
                        threads=torch.get_num_threads(), loss=result.final_loss, n=n_eval,
                        base=format_ci(bootstrap_ci(base), percent=True),
                        adapter=format_ci(bootstrap_ci(tuned), percent=True),
                        torch=f"torch {torch.__version__}", **asdict(RECIPE))
-    (out / task / "README.md").write_text(card)
+    (out / task / "README.md").write_text(card)   # replaces PEFT's empty template card
+    config_path = out / task / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = "data/tiny-lm"   # not this machine's absolute path
+    config["target_modules"] = sorted(config["target_modules"])   # a set in PEFT: fix the order
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     (out / task / "scores.json").write_text(json.dumps(entry, indent=2) + "\n")
     print(f"{task:>7}: base {mean(base):.1%}  adapter {mean(tuned):.1%}  ({result.steps} steps, {seconds:.1f} s)",
           flush=True)
@@ -78,9 +83,10 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--out", type=Path, default=ADAPTERS_DIR)
     ap.add_argument("--n-eval", type=int, default=500, help="test examples per task for the card")
+    ap.add_argument("--steps", type=int, default=None, help="override the recipe's steps (smoke tests)")
     args = ap.parse_args()
     for task in args.tasks:
-        train_one(task, args.out, args.n_eval)
+        train_one(task, args.out, args.n_eval, args.steps)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 Exercise 1, ``linear_delta(As, Bs, scalings, weights)``: the ΔW that PEFT's ``linear`` combination
 gives, from the adapters' factors (not the exact weighted sum: the factors are added first).
-Exercise 2, ``WEIGHTS`` for ``add_weighted_adapter(["qa", "lookup"], WEIGHTS, ...,
-combination_type=EXERCISE_2_TYPE)``: weights that keep both tasks at or above a bar on the
-*validation* split (so the test split the notebook reports stays untouched).
+Exercise 2, ``two_task_weights()`` returning the weights for ``add_weighted_adapter(["qa",
+"lookup"], weights, ..., combination_type=EXERCISE_2_TYPE)``: weights that keep both tasks at or
+above a bar on the *validation* split (so the test split the notebook reports stays untouched).
 
 Each checker compares with :mod:`lorakit.lora.combine` or a fresh evaluation and names the usual
 slip when the answer is wrong.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..lora.combine import combine_linear, delta_weight
-from . import NotDone, call, exercise
+from . import call, exercise
 
 # ---------------------------------------------------------------- exercise 1: linear on ΔW
 
@@ -86,10 +86,11 @@ EXERCISE_2_N = 100
 
 
 @exercise(2, hint="try a few weight pairs on the validation split; what does each weight scale in ΔW?")
-def check_two_task_weights(weights: Sequence[float] | None, peft_model, tokenizer, shipped: bool = True,
-                           n: int = EXERCISE_2_N) -> str:
-    """Check that ``add_weighted_adapter(["qa", "lookup"], weights, combination_type="svd")`` keeps
-    both tasks at or above :data:`EXERCISE_2_BAR` exact match on ``n`` validation examples.
+def check_two_task_weights(two_task_weights: Callable[[], Sequence[float]], peft_model, tokenizer,
+                           shipped: bool = True, n: int = EXERCISE_2_N) -> str:
+    """Check that ``add_weighted_adapter(["qa", "lookup"], two_task_weights(), combination_type=...)``
+    (:data:`EXERCISE_2_TYPE`) keeps both tasks at or above :data:`EXERCISE_2_BAR` exact match on
+    ``n`` validation examples.
 
     ``peft_model`` must hold adapters named ``qa`` and ``lookup``; it is left as it was. On a model
     other than the shipped one (``shipped=False``) the adapters are trained only briefly, so the bar
@@ -98,8 +99,7 @@ def check_two_task_weights(weights: Sequence[float] | None, peft_model, tokenize
     from ..adapters import score
     from ..data.tasks import get_task
 
-    if weights is None:
-        raise NotDone()
+    weights = call(two_task_weights)
     try:
         weights = [float(w) for w in weights]
     except (TypeError, ValueError):

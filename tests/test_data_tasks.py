@@ -1,0 +1,68 @@
+"""The record and lookup tasks, and the task registry (lorakit.data.record, .lookup, .tasks)."""
+import random
+
+import pytest
+
+from lorakit.data import lookup, qa, record
+from lorakit.data.corpus import corpus_sample
+from lorakit.data.tasks import TASKS, get_task
+from lorakit.data.world import RELATIONS, VALUES
+
+
+def test_registry_holds_three_tasks_with_their_own_templates():
+    assert list(TASKS) == ["qa", "record", "lookup"]
+    assert TASKS["qa"].template == qa.TEMPLATE and TASKS["record"].template == record.TEMPLATE
+    assert len({t.template for t in TASKS.values()}) == 3
+    with pytest.raises(ValueError, match="unknown task 'sum'"):
+        get_task("sum")
+
+
+def test_templates_never_occur_in_pretraining_text():
+    corpus = "\n".join(corpus_sample(2000, seed=0))
+    for task in TASKS.values():
+        heading = task.template.split("\n")[0]                  # e.g. "### SENTENCE"
+        assert heading not in corpus, f"{task.name}: {heading!r} occurs in the pretraining corpus"
+
+
+@pytest.mark.parametrize("module", [record, lookup])
+def test_splits_are_reproducible_and_disjoint(module):
+    assert module.make_split("test", 50) == module.make_split("test", 50)
+    train = {e["context"] + e["question"] for e in module.make_split("train")}
+    test = [e["context"] + e["question"] for e in module.make_split("test")]
+    assert sum(t in train for t in test) / len(test) < 0.05, "few test examples also occur in training"
+    with pytest.raises(ValueError, match="split must be one of"):
+        module.make_split("dev")
+
+
+def test_record_answer_is_name_relation_value_of_its_sentence():
+    for e in record.make_split("validation"):
+        name, relation, value = e["answers"]["text"][0].split(", ")
+        assert relation in RELATIONS and value in VALUES[relation]
+        assert e["context"].startswith(name) or f" {name}" in e["context"]
+        assert value in e["context"] and e["title"] == name
+        prompt, answer = record.format_example(e)
+        assert prompt.endswith("### RECORD\n") and e["context"] in prompt and answer == e["answers"]["text"][0]
+
+
+def test_lookup_key_finds_exactly_one_row():
+    for e in lookup.make_split("validation"):
+        rows = [r.split(", ") for r in e["context"].split("\n")]
+        name, relation = e["question"].split(", ")
+        hits = [v for n, r, v in rows if (n, r) == (name, relation)]
+        assert hits == e["answers"]["text"]
+        start = e["answers"]["answer_start"][0]
+        assert e["context"][start:start + len(hits[0])] == hits[0]
+        assert lookup.format_prompt(e).endswith(f"### KEY\n{e['question']}\n\n### VALUE\n")
+
+
+def test_lookup_needs_both_person_and_relation():
+    examples = lookup.make_split("validation")
+    shared_relation = sum(sum(r.split(", ")[1] == e["question"].split(", ")[1] for r in e["context"].split("\n")) > 1
+                          for e in examples)
+    shared_person = sum(sum(r.split(", ")[0] == e["title"] for r in e["context"].split("\n")) > 1 for e in examples)
+    assert shared_relation > len(examples) // 4 and shared_person > len(examples) // 2
+
+
+def test_to_record():
+    assert record.to_record("Tom", "pet", "dog") == "Tom, pet, dog"
+    assert record.make_example(random.Random(0), "x")["answers"]["answer_start"] == [-1]
