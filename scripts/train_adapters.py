@@ -31,7 +31,7 @@ CARD = """# LoRA adapter `{task}` for the course's shipped model
 - **Base model**: `data/tiny-lm` (the shipped tiny Llama). The adapter fits only that model's shapes.
 - **Recipe** (`lorakit.adapters.RECIPE`): LoRA r = {r}, lora_alpha = {lora_alpha}, target_modules =
   `{target_modules}`, {params:,} trainable parameters; `lorakit.train.finetune` (AdamW, answer-only
-  loss), lr {lr}, batch {batch_size}, {trained_steps} steps, seed {seed}: {seconds:.1f} s on {threads} CPU threads,
+  loss), lr {lr}, batch {batch_size}, {trained_steps} steps, seed {task_seed}: {seconds:.1f} s on {threads} CPU threads,
   final loss {loss:.3f}.
 - **Scores**, exact match on the first {n} examples of the task's `test` split (95% bootstrap interval):
   base model {base}; with this adapter **{adapter}**.
@@ -61,7 +61,8 @@ def train_one(task: str, out: Path, n_eval: int, steps: int | None = None) -> di
              "base_ci": list(bootstrap_ci(base)[:3]), "adapter_ci": list(bootstrap_ci(tuned)[:3]),
              "steps": result.steps, "train_seconds": round(seconds, 1), "final_loss": result.final_loss,
              "trainable_parameters": params, "recipe": asdict(RECIPE)}
-    card = CARD.format(task=task, what=WHAT[task], params=params, trained_steps=result.steps, seconds=seconds,
+    card = CARD.format(task=task, what=WHAT[task], params=params, trained_steps=result.steps,
+                       task_seed=RECIPE.task_seed(task), seconds=seconds,
                        threads=torch.get_num_threads(), loss=result.final_loss, n=n_eval,
                        base=format_ci(bootstrap_ci(base), percent=True),
                        adapter=format_ci(bootstrap_ci(tuned), percent=True),

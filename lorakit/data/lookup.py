@@ -1,27 +1,28 @@
-"""The look-up task: read a table of records, return the value stored under a key.
+"""The look-up task: read a table of records, return the value in the row of the named person.
 
     ### TABLE
     Ana, city, Oslo
     Tom, pet, dog
-    Tom, city, Lima
+    Eva, city, Lima
 
     ### KEY
-    Tom, city
+    Eva
 
     ### VALUE
     Lima
 
-The table holds the facts of two to four people, one record per line (the record task's format,
-:func:`lorakit.data.record.to_record`), shuffled. A person usually has several rows and a relation
-often appears for several people, so only the pair (person, relation) finds the row: the value's type
-alone does not. Examples use the QA task's schema (``answer_start`` points into the table), so
-:func:`lorakit.evaluate.evaluate_qa` scores them with ``prompt_fn=format_prompt``.
+The table holds one fact for each of three to six people, one record per line (the record task's
+format, :func:`lorakit.data.record.to_record`). Relations repeat across rows (two people with a
+city), so the value's type does not give the answer away: only the row that starts with the key does.
+This is the pretraining corpus's associative look-up ("Table of city. Tom: Lima, ...") in a new
+layout and a new template. Examples use the QA task's schema (``answer_start`` points into the
+table), so :func:`lorakit.evaluate.evaluate_qa` scores them with ``prompt_fn=format_prompt``.
 """
 from __future__ import annotations
 
 import random
 
-from .record import SEPARATOR, to_record
+from .record import to_record
 from .world import sample_facts
 
 TEMPLATE = "### TABLE\n{context}\n\n### KEY\n{question}\n\n### VALUE\n"
@@ -31,7 +32,7 @@ SPLIT_SIZES = {"train": 2000, "validation": 200, "test": 500}
 
 def make_example(rng: random.Random, idx: str) -> dict:
     """One example whose answer is the value of one row of its table."""
-    facts = sample_facts(rng, n_people=rng.randint(2, 4), facts_per_person=(1, 3))
+    facts = sample_facts(rng, n_people=rng.randint(3, 6), facts_per_person=(1, 1))
     target = rng.randrange(len(facts))
     rows = [to_record(f.person, f.relation, f.value) for f in facts]
     start = sum(len(r) + 1 for r in rows[:target]) + rows[target].rindex(facts[target].value)
@@ -42,7 +43,7 @@ def make_example(rng: random.Random, idx: str) -> dict:
         "id": idx,
         "title": fact.person,
         "context": context,
-        "question": SEPARATOR.join((fact.person, fact.relation)),
+        "question": fact.person,
         "answers": {"text": [fact.value], "answer_start": [start]},
     }
 
