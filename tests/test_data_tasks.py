@@ -48,8 +48,8 @@ def test_lookup_key_finds_exactly_one_row():
     for e in lookup.make_split("validation"):
         rows = [r.split(", ") for r in e["context"].split("\n")]
         assert 3 <= len(rows) <= 6
-        hits = [v for n, r, v in rows if n == e["question"]]
-        assert hits == e["answers"]["text"] and e["title"] == e["question"]
+        hits = [v for n, r, v in rows if f"{n}, {r}" == e["question"]]
+        assert hits == e["answers"]["text"] and e["question"].startswith(e["title"] + ", ")
         start = e["answers"]["answer_start"][0]
         assert e["context"][start:start + len(hits[0])] == hits[0]
         assert lookup.format_prompt(e).endswith(f"### KEY\n{e['question']}\n\n### VALUE\n")
@@ -58,7 +58,7 @@ def test_lookup_key_finds_exactly_one_row():
 def test_lookup_value_type_does_not_give_the_answer():
     examples = lookup.make_split("validation")
     relation = [{n: r for n, r, _ in (row.split(", ") for row in e["context"].split("\n"))} for e in examples]
-    shared = sum(list(rel.values()).count(rel[e["question"]]) > 1 for rel, e in zip(relation, examples))
+    shared = sum(list(rel.values()).count(rel[e["title"]]) > 1 for rel, e in zip(relation, examples))
     assert shared > len(examples) // 4, "the asked relation often appears in another row too"
 
 

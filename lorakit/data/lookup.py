@@ -1,4 +1,4 @@
-"""The look-up task: read a table of records, return the value in the row of the named person.
+"""The look-up task: read a table of records, return the value stored under a key ``name, relation``.
 
     ### TABLE
     Ana, city, Oslo
@@ -6,7 +6,7 @@
     Eva, city, Lima
 
     ### KEY
-    Eva
+    Eva, city
 
     ### VALUE
     Lima
@@ -15,14 +15,17 @@ The table holds one fact for each of three to six people, one record per line (t
 format, :func:`lorakit.data.record.to_record`). Relations repeat across rows (two people with a
 city), so the value's type does not give the answer away: only the row that starts with the key does.
 This is the pretraining corpus's associative look-up ("Table of city. Tom: Lima, ...") in a new
-layout and a new template. Examples use the QA task's schema (``answer_start`` points into the
-table), so :func:`lorakit.evaluate.evaluate_qa` scores them with ``prompt_fn=format_prompt``.
+layout and a new template. The key is the row's first two fields, so the value is the token that
+follows the key in the table; a key of the name alone (the model must then skip the relation) did
+not reach 10% exact match with :data:`lorakit.adapters.RECIPE`'s 200 steps. Examples use the QA
+task's schema (``answer_start`` points into the table), so :func:`lorakit.evaluate.evaluate_qa`
+scores them with ``prompt_fn=format_prompt``.
 """
 from __future__ import annotations
 
 import random
 
-from .record import to_record
+from .record import SEPARATOR, to_record
 from .world import sample_facts
 
 TEMPLATE = "### TABLE\n{context}\n\n### KEY\n{question}\n\n### VALUE\n"
@@ -43,7 +46,7 @@ def make_example(rng: random.Random, idx: str) -> dict:
         "id": idx,
         "title": fact.person,
         "context": context,
-        "question": fact.person,
+        "question": SEPARATOR.join((fact.person, fact.relation)),
         "answers": {"text": [fact.value], "answer_start": [start]},
     }
 

@@ -5,7 +5,7 @@ task       the model reads                                            and writes
 =========  =========================================================  ===========================
 ``qa``     a passage about two or three people, and a question        the value (``Lima``)
 ``record`` one sentence about a person                                ``Tom, city, Lima``
-``lookup`` a table of records, and a name ``Tom``                     the value (``Lima``)
+``lookup`` a table of records, and a key ``Tom, city``                the value (``Lima``)
 =========  =========================================================  ===========================
 
 Each task owns its prompt template in its own module (:mod:`~lorakit.data.qa`,
