@@ -1,4 +1,5 @@
-# lorakit course: `make course` runs every notebook, `make test` runs the tests and the notebooks.
+# lorakit course: `make course` runs every notebook, `make test` runs the tests and the notebooks,
+# `make t4-sim` runs every notebook the way a T4 would (hub-like model, float16), on the CPU.
 # Works on a fresh Linux/macOS machine with Python >= 3.10. Everything goes into .venv.
 
 PYTHON ?= python3
@@ -16,7 +17,9 @@ PIP_OFFLINE := $(if $(WHEELHOUSE),--no-index --find-links $(WHEELHOUSE),)
 NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 SOLUTIONS  := $(sort $(wildcard notebooks/solutions/*.ipynb))
 
-.PHONY: install course test unit nbtest lab notebooks bench wheelhouse clean
+T4SIM      := build/t4-sim
+
+.PHONY: install course times test unit nbtest t4-sim lab notebooks bench wheelhouse clean
 
 install: $(STAMP)
 
@@ -40,6 +43,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 course: install  ## execute every notebook headless into build/course/ and print the summary
 	$(BIN)/python scripts/run_course.py $(if $(NB),--only $(NB),)
 
+times: install  ## after `make course` on the 2-core machine: its times into README.md's table
+	$(BIN)/python scripts/course_times.py
+
 test: install  ## unit tests, then every notebook and solutions notebook under nbval
 	$(BIN)/python -m pytest tests $(NOTEBOOKS) $(SOLUTIONS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
@@ -48,6 +54,15 @@ unit: install
 
 nbtest: install
 	$(BIN)/python -m pytest $(NOTEBOOKS) $(SOLUTIONS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# The T4 path simulated on this CPU: a stand-in hub model of another shape (SmolLM2-135M's config cut
+# to 2 layers, random weights, built offline), float16 as on a T4, the `sim` preset's minimal sizes.
+# Every notebook and solution must run to the end; outputs are not compared (see README.md).
+t4-sim: install  ## every notebook and solution with a hub-like model in float16 on the CPU
+	$(BIN)/python scripts/build_proxy_model.py $(T4SIM)/proxy-model
+	LORAKIT_MODEL_ID=$(abspath $(T4SIM))/proxy-model LORAKIT_DTYPE=float16 LORAKIT_PRESET=sim \
+	LORAKIT_RESULTS_DIR=$(abspath $(T4SIM))/results HF_HUB_OFFLINE=1 \
+		$(BIN)/python scripts/run_course.py --solutions --out $(T4SIM)
 
 lab: install  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
@@ -67,3 +82,28 @@ wheelhouse: install  ## wheels of every dependency, for laptops without network
 
 clean:
 	rm -rf build .pytest_cache
+
+# ---- The course in a browser: the website and the browser tests (README: "The course website") ----
+SITE_STAMP := $(VENV)/.lorakit-site-installed
+
+$(SITE_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[course,test,site,browser]" $(PIP_OFFLINE)
+	@touch $@
+
+.PHONY: site chromium browser-test
+
+site: $(SITE_STAMP)  ## the website in build/site/: notebooks from build/course/ (make course), else as committed
+	$(BIN)/python scripts/build_site.py
+
+chromium:  ## Debian's Chromium for the browser tests (installed with apt-get when root; Playwright downloads nothing)
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| command -v google-chrome >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium: apt-get install chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "make browser-test needs Chromium: sudo apt-get install chromium (or CHROMIUM=/path/to/chrome)"; exit 1; \
+	fi
+
+browser-test: site chromium  ## JupyterLab running notebooks 01 and 03 with their widgets, and the website, in headless Chromium
+	LORAKIT_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider

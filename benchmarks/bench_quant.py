@@ -24,8 +24,8 @@ import bitsandbytes.functional as bnb_f  # noqa: E402
 
 
 def ours(w: torch.Tensor, code: str, blocksize: int) -> torch.Tensor:
-    packed, absmax = quantize_4bit(w, code, blocksize)
-    return dequantize_4bit(packed, absmax, w.shape, code, blocksize)
+    packed, state = quantize_4bit(w, code, blocksize)
+    return dequantize_4bit(packed, state)
 
 
 def theirs(w: torch.Tensor, code: str, blocksize: int) -> torch.Tensor:
@@ -43,16 +43,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=4096, help="the tensor is size x size (default 4096)")
     ap.add_argument("--code", choices=("nf4", "fp4"), default="nf4")
-    ap.add_argument("--blocksize", type=int, default=64, help="below 2048: bnb's dequantization then runs its C kernel")
+    ap.add_argument("--blocksize", type=int, default=64,
+                    help="below 2048: bnb's dequantization then runs its C kernel (--size must be a multiple "
+                         "of it, or that kernel decodes wrong values: see lorakit.quant.quantize)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     w = torch.randn(args.size, args.size, generator=torch.Generator().manual_seed(0)) * 0.02
-    packed, absmax = quantize_4bit(w, args.code, args.blocksize)
+    packed, state = quantize_4bit(w, args.code, args.blocksize)
     ref_packed, ref_state = bnb_f.quantize_4bit(w, blocksize=args.blocksize, quant_type=args.code)
-    same = torch.equal(packed, ref_packed.reshape(-1)) and torch.equal(absmax, ref_state.absmax)
+    same = torch.equal(packed, ref_packed.reshape(-1)) and torch.equal(state.absmax, ref_state.absmax)
     max_diff = (ours(w, args.code, args.blocksize) - theirs(w, args.code, args.blocksize)).abs().max().item()
 
     times = {"lorakit": [], "bitsandbytes": []}

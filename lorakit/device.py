@@ -44,6 +44,22 @@ def compute_dtype(device: torch.device | str | None = None) -> torch.dtype:
     return torch.bfloat16 if capability >= BF16_MIN_CAPABILITY else torch.float16
 
 
+HARDWARE_TIERS = ("cpu", "t4", "gpu")
+
+
+def hardware_tier(device: torch.device | str | None = None) -> str:
+    """Which kind of machine ``device`` is (default :func:`get_device`), by what it computes in.
+
+    ``"cpu"``: no CUDA GPU. ``"t4"``: a CUDA GPU below compute capability 8.0 (T4, V100: fp16).
+    ``"gpu"``: compute capability >= 8.0 (A100, L4, H100: bf16). :mod:`lorakit.presets` picks the
+    run settings from this tier and the model. ``$LORAKIT_DTYPE`` does not change the tier.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    if device.type != "cuda":
+        return "cpu"
+    return "gpu" if torch.cuda.get_device_capability(device) >= BF16_MIN_CAPABILITY else "t4"
+
+
 def describe() -> str:
     """One line naming the device, the GPU if any, and the compute dtype."""
     device = get_device()

@@ -1,13 +1,16 @@
-"""Exact match on the QA task, and batched greedy generation to get the answers."""
+"""Exact match on the QA task, batched greedy generation to get the answers, and perplexity."""
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Callable, Sequence
 
 import torch
 
+from .data.corpus import own_format_prompt
 from .data.qa import format_prompt
+from .stats import CI
 
 
 def normalize_answer(text: str) -> str:
@@ -21,6 +24,15 @@ def normalize_answer(text: str) -> str:
 def exact_match(prediction: str, golds: Sequence[str]) -> bool:
     """True when the normalised prediction equals one of the normalised gold answers."""
     return any(normalize_answer(prediction) == normalize_answer(g) for g in golds)
+
+
+def answer_in_reply(reply: str, golds: Sequence[str]) -> bool:
+    """True when a normalised gold answer appears as whole words in the normalised reply.
+
+    The lenient twin of :func:`exact_match`: "Tom lives in Lima." counts for "Lima", "Limassol" does not.
+    """
+    padded = f" {normalize_answer(reply)} "
+    return any(normalize_answer(g) and f" {normalize_answer(g)} " in padded for g in golds)
 
 
 @torch.no_grad()
@@ -57,57 +69,171 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8,
 
 def evaluate_qa(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 8,
                 prompt_fn: Callable[[dict], str] = format_prompt, batch_size: int = 32) -> dict:
-    """Exact match of greedy answers on ``examples``.
+    """Greedy answers to ``examples`` (first line of the reply), scored strictly and leniently.
 
-    Returns ``{"exact_match": fraction, "in_context": fraction of answers found in the context,
-    "predictions": [...], "correct": [bool per example]}``. ``in_context`` shows whether the model
-    reads the passage at all; ``correct`` feeds :func:`lorakit.stats.bootstrap_ci`.
+    Args:
+        prompt_fn: the prompt format (default the course's template; e.g.
+            :func:`lorakit.data.corpus.own_format_prompt` for the pretraining format).
+        batch_size: prompts per generation batch (a preset's ``eval_batch_size``); memory grows with
+            it, never with ``len(examples)``.
+
+    Returns ``{"exact_match": fraction, "correct": [bool per example], "answer_in_reply": fraction,
+    "in_reply": [bool per example], "in_context": fraction, "predictions": [...]}``: exact match
+    (:func:`exact_match`), the lenient :func:`answer_in_reply`, and how often the bare prediction
+    occurs in the context (does the model copy from the passage at all). The per-example lists feed
+    :func:`lorakit.stats.bootstrap_ci`.
     """
     prompts = [prompt_fn(e) for e in examples]
     preds = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
     em = [exact_match(p, e["answers"]["text"]) for p, e in zip(preds, examples)]
+    in_reply = [answer_in_reply(p, e["answers"]["text"]) for p, e in zip(preds, examples)]
     found = [bool(p.strip()) and p.strip().rstrip(".") in e["context"] for p, e in zip(preds, examples)]
     n = max(len(examples), 1)
-    return {"exact_match": sum(em) / n, "in_context": sum(found) / n, "predictions": preds, "correct": em}
-
-
-def own_format_prompt(example: dict) -> str:
-    """The question as the tiny model's pretraining text asks it: ``<context>\nQ: <question> A:``."""
-    return f"{example['context']}\nQ: {example['question']} A:"
+    return {"exact_match": sum(em) / n, "correct": em, "answer_in_reply": sum(in_reply) / n,
+            "in_reply": in_reply, "in_context": sum(found) / n, "predictions": preds}
 
 
 def answer_in_reply_rate(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 24,
-                         prompt_fn: Callable[[dict], str] = own_format_prompt) -> dict:
-    """How often the gold answer appears as a word of the model's reply (any phrasing counts).
+                         prompt_fn: Callable[[dict], str] = own_format_prompt, batch_size: int = 32) -> dict:
+    """How often the gold answer appears in the model's reply (any phrasing counts): the reading probe.
 
-    Exact match asks for the bare answer; this asks only whether the model *found* it, e.g.
-    "Tom lives in Lima." for "Lima". With the default prompt it measures whether a base model can
-    read a passage in the format it was pretrained on. Returns ``{"rate": fraction, "replies": [...]}``.
+    With the default prompt it measures whether a base model can read a passage in the format it was
+    pretrained on (``scripts/pretrain_tiny_lm.py`` logs it). The same numbers as
+    :func:`evaluate_qa`'s ``answer_in_reply``; returns ``{"rate": fraction, "replies": [...]}``.
     """
-    replies = generate(model, tokenizer, [prompt_fn(e) for e in examples], max_new_tokens=max_new_tokens)
-    hits = [e["answers"]["text"][0] in re.findall(r"[A-Za-z]+", r) for r, e in zip(replies, examples)]
-    return {"rate": sum(hits) / max(len(examples), 1), "replies": replies}
+    scored = evaluate_qa(model, tokenizer, examples, max_new_tokens, prompt_fn, batch_size)
+    return {"rate": scored["answer_in_reply"], "replies": scored["predictions"]}
 
 
 @torch.no_grad()
-def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 256) -> float:
-    """Token-level perplexity of ``model`` on ``texts`` (each text its own sequence, EOS appended).
+def document_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16,
+                 max_length: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each text's summed negative log-likelihood (nats) and number of predicted tokens.
 
-    Works for any causal LM, quantized ones included; padding is masked out of the mean.
+    Each text is its own sequence with EOS appended, truncated to ``max_length`` tokens; padding is
+    masked out. ``batch_size`` texts go through the model at once, so the logits take
+    ``batch_size * max_length * vocab_size`` floats at most (never the whole list).
+
+    Returns:
+        ``(nll, n_tokens)``: float64 and int64, both of shape ``(len(texts),)``. Corpus perplexity
+        is ``exp(nll.sum() / n_tokens.sum())``; :func:`perplexity_ci` resamples the documents.
     """
     if not texts:
-        raise ValueError("perplexity() needs at least one text")
+        raise ValueError("perplexity needs at least one text")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     model.eval()
     device = next(model.parameters()).device
-    total_nll, total_tokens = 0.0, 0
+    nll, n_tokens = [], []
     for i in range(0, len(texts), batch_size):
         batch = [t + tokenizer.eos_token for t in texts[i:i + batch_size]]
         enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
                         max_length=max_length).to(device)
-        logits = model(**enc).logits[:, :-1].float()
+        logits = model(**enc).logits[:, :-1].float()                       # (B, T - 1, V)
         targets = enc["input_ids"][:, 1:]
-        mask = enc["attention_mask"][:, 1:].bool()
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-        total_nll += nll[mask].sum().item()
-        total_tokens += int(mask.sum())
-    return float(torch.exp(torch.tensor(total_nll / total_tokens)))
+        mask = enc["attention_mask"][:, 1:]
+        token_nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        nll.append((token_nll * mask).sum(dim=1).double().cpu())           # (B,)
+        n_tokens.append(mask.sum(dim=1).long().cpu())
+    return torch.cat(nll), torch.cat(n_tokens)
+
+
+def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 256) -> float:
+    """Token-level perplexity of ``model`` on ``texts``: ``exp(total NLL / total tokens)``.
+
+    Works for any causal LM, quantized ones included; arguments as in :func:`document_nll`.
+    """
+    nll, n_tokens = document_nll(model, tokenizer, texts, batch_size=batch_size, max_length=max_length)
+    return math.exp(nll.sum().item() / n_tokens.sum().item())
+
+
+def _resampled_sums(values: Sequence[torch.Tensor], n_boot: int, seed: int) -> list[torch.Tensor]:
+    """Sums of each tensor over the same ``n_boot`` bootstrap resamples of the documents."""
+    n = values[0].numel()
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, n, (n_boot, n), generator=gen)  # (n_boot, n): documents drawn with replacement
+    return [v.double()[idx].sum(dim=1) for v in values]   # each (n_boot,)
+
+
+def _interval(point: float, draws: torch.Tensor, level: float) -> CI:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95, got {level}")
+    tail = (1 - level) / 2
+    low, high = torch.quantile(draws, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
+    return CI(point, low, high, level)
+
+
+def perplexity_ci(nll: torch.Tensor, n_tokens: torch.Tensor, level: float = 0.95, n_boot: int = 2000,
+                  seed: int = 0) -> CI:
+    """Bootstrap interval of corpus perplexity, resampling whole documents (tokens of one document
+    are not independent). ``nll``, ``n_tokens``: from :func:`document_nll`."""
+    nll, n_tokens = torch.as_tensor(nll), torch.as_tensor(n_tokens)
+    if nll.shape != n_tokens.shape or nll.dim() != 1 or nll.numel() == 0:
+        raise ValueError(f"nll and n_tokens must be (n,) tensors of one shape, got {tuple(nll.shape)} "
+                         f"and {tuple(n_tokens.shape)}")
+    total_nll, total_tokens = _resampled_sums([nll, n_tokens], n_boot, seed)
+    point = math.exp(nll.sum().item() / n_tokens.sum().item())
+    return _interval(point, torch.exp(total_nll / total_tokens), level)
+
+
+def perplexity_ratio_ci(nll_a: torch.Tensor, nll_b: torch.Tensor, n_tokens: torch.Tensor, level: float = 0.95,
+                        n_boot: int = 2000, seed: int = 0) -> CI:
+    """Paired bootstrap interval of ``ppl_a / ppl_b - 1`` (relative change) for two models scored on
+    the same documents. An interval that contains 0 is a tie."""
+    nll_a, nll_b, n_tokens = (torch.as_tensor(x) for x in (nll_a, nll_b, n_tokens))
+    if not nll_a.shape == nll_b.shape == n_tokens.shape or nll_a.dim() != 1:
+        raise ValueError("a paired comparison needs (n,) NLLs of both models on the same n documents")
+    diff, total_tokens = _resampled_sums([nll_a - nll_b, n_tokens], n_boot, seed)
+    point = math.exp((nll_a - nll_b).sum().item() / n_tokens.sum().item()) - 1
+    return _interval(point, torch.exp(diff / total_tokens) - 1, level)
+
+
+@torch.no_grad()
+def passkey_accuracy(model, tokenizer, examples: Sequence[dict], batch_size: int = 32) -> dict:
+    """Passkey retrieval: would greedy decoding after the prompt write the key?
+
+    ``examples`` come from :func:`lorakit.data.longdocs.passkey_document` (``prompt`` ends with
+    "The pass key is", ``answer`` is ``" <key>."``). Scored by teacher forcing, in one forward pass
+    over prompt + answer + EOS: greedy decoding writes the key exactly when, at each key token, the
+    most likely next token is that token given the key's earlier tokens, and that is what the
+    forward pass reads off. Unlike a generation loop it never decodes with a cache, so it also runs
+    under S²-Attn (at the training length).
+
+    Returns ``{"accuracy", "correct": [bool per example], "predictions": [the argmax tokens at the
+    key's positions, decoded], "by_depth": {depth: accuracy}}`` (the requested depths).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    correct, predictions = [], []
+    for i in range(0, len(examples), batch_size):
+        rows, spans = [], []
+        for e in examples[i:i + batch_size]:
+            prompt = tokenizer(e["prompt"], add_special_tokens=False)["input_ids"]
+            answer = tokenizer(e["answer"], add_special_tokens=False)["input_ids"]
+            key = tokenizer(" " + e["key"], add_special_tokens=False)["input_ids"]
+            if answer[:len(key)] != key:
+                raise ValueError(f"the answer {e['answer']!r} does not start with the key's tokens")
+            rows.append(prompt + answer + [tokenizer.eos_token_id])
+            spans.append((len(prompt), key))
+        batch = collate_ids(rows, tokenizer.pad_token_id)
+        logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        for row, (start, key) in enumerate(spans):
+            guess = logits[row, start - 1:start - 1 + len(key)].argmax(-1).tolist()   # position t predicts t + 1
+            correct.append(guess == key)
+            predictions.append(tokenizer.decode(guess))
+    by_depth: dict[float, list[bool]] = {}
+    for ok, e in zip(correct, examples):
+        by_depth.setdefault(e["depth"], []).append(ok)
+    return {"accuracy": sum(correct) / len(correct), "correct": correct, "predictions": predictions,
+            "by_depth": {d: sum(v) / len(v) for d, v in sorted(by_depth.items())}}
+
+
+def collate_ids(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad token-id lists into ``input_ids`` and ``attention_mask`` tensors ``(batch, longest)``."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, r in enumerate(rows):
+        ids[j, :len(r)] = torch.tensor(r)
+        mask[j, :len(r)] = 1
+    return {"input_ids": ids, "attention_mask": mask}

@@ -35,6 +35,12 @@ class Loaded(NamedTuple):
 
 
 def _normalise(model_id: str | Path | None) -> str:
+    """The id to resolve: ``None`` means ``$LORAKIT_MODEL_ID`` if set, else the shipped model.
+
+    This is where ``$LORAKIT_MODEL_ID`` acts, and only for ``model_id=None`` (a notebook's default
+    ``MODEL_ID``): an id the learner typed always wins. Relative paths are taken from the repository
+    root, and the aliases ``"tiny-lm"`` / ``"data/tiny-lm"`` mean the shipped model.
+    """
     if model_id is None:
         model_id = os.environ.get(MODEL_ENV) or DEFAULT_MODEL
     if not isinstance(model_id, (str, Path)):
@@ -46,11 +52,6 @@ def _normalise(model_id: str | Path | None) -> str:
     if not local.is_absolute() and (REPO_ROOT / local).exists():
         return str(REPO_ROOT / local)
     return model_id
-
-
-def is_local(model_id: str | Path | None) -> bool:
-    """True when ``model_id`` names a folder on disk (the shipped model included)."""
-    return Path(_normalise(model_id)).is_dir()
 
 
 def is_shipped(model_id: str | Path | None) -> bool:

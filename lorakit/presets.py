@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .device import compute_dtype, get_device
+from .device import hardware_tier
 
 PRESET_ENV = "LORAKIT_PRESET"
 
@@ -84,7 +84,11 @@ PRESETS = {
 
 
 def choose(shipped_model: bool, device: torch.device | None = None) -> str:
-    """The preset's name for this hardware and model kind (``$LORAKIT_PRESET`` wins)."""
+    """The preset's name for the model kind and the machine's tier (``$LORAKIT_PRESET`` wins).
+
+    The shipped model gets ``cpu`` everywhere; a hub model gets the tier of ``device`` (see
+    :func:`lorakit.device.hardware_tier`): ``t4`` or ``gpu``, or ``cpu-hub`` without a GPU.
+    """
     forced = os.environ.get(PRESET_ENV)
     if forced:
         if forced not in PRESETS:
@@ -92,10 +96,8 @@ def choose(shipped_model: bool, device: torch.device | None = None) -> str:
         return forced
     if shipped_model:
         return "cpu"
-    device = device or get_device()
-    if device.type != "cuda":
-        return "cpu-hub"
-    return "gpu" if compute_dtype(device) == torch.bfloat16 else "t4"
+    tier = hardware_tier(device)
+    return "cpu-hub" if tier == "cpu" else tier
 
 
 def get(name: str, **overrides) -> Preset:

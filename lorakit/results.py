@@ -1,8 +1,10 @@
 """Headline numbers each notebook records, gathered by ``make course`` into one summary.
 
-A notebook calls ``record("peft_max_abs_diff", 3e-8)``; the value lands in
-``$LORAKIT_RESULTS_DIR/<notebook stem>.json`` (default ``build/results/``). The notebook stem is
-taken from ``LORAKIT_NOTEBOOK`` (set by the course runner) or given explicitly.
+A notebook names itself once, ``start("01_lora_math_and_parameter_counting")`` (its file's stem;
+``tests/test_notebooks_static.py`` checks that they agree), then calls
+``record("peft_max_abs_diff", 3e-8)`` for each headline number. The values land in
+``<results dir>/<notebook stem>.json`` (``$LORAKIT_RESULTS_DIR``, default ``build/results/``), and
+:func:`load` reads them back: the course runner (``scripts/run_course.py``) reads them that way.
 """
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-DEFAULT_RESULTS_DIR = Path("build") / "results"
+from .paths import BUILD_DIR
+
+RESULTS_ENV = "LORAKIT_RESULTS_DIR"
+DEFAULT_RESULTS_DIR = BUILD_DIR / "results"
+INTERACTIVE = "interactive"   # where record() writes before any start(): cells run out of order
 _current_notebook: str | None = None
 
 
@@ -25,19 +31,9 @@ def start(notebook: str) -> None:
 
 
 def results_dir() -> Path:
-    """Where result files go: ``$LORAKIT_RESULTS_DIR`` or ``build/results`` under the repo root."""
-    env = os.environ.get("LORAKIT_RESULTS_DIR")
-    if env:
-        return Path(env)
-    return _repo_root() / DEFAULT_RESULTS_DIR
-
-
-def _repo_root() -> Path:
-    here = Path.cwd().resolve()
-    for parent in (here, *here.parents):
-        if (parent / "pyproject.toml").exists() and (parent / "lorakit").is_dir():
-            return parent
-    return here
+    """Where result files go: ``$LORAKIT_RESULTS_DIR`` if set, else ``build/results`` in the repository."""
+    env = os.environ.get(RESULTS_ENV)
+    return Path(env) if env else DEFAULT_RESULTS_DIR
 
 
 def _jsonable(value: Any) -> Any:
@@ -61,12 +57,12 @@ def record(key: str, value: Any, notebook: str | None = None) -> Any:
     Args:
         key: a short snake_case name, e.g. ``"llama2_7b_params"``.
         value: a number, string, list or dict of those (tensors and numpy scalars are converted).
-        notebook: the notebook stem; default the one given to :func:`start`, else
-            ``$LORAKIT_NOTEBOOK``, else ``"interactive"``.
+        notebook: the notebook stem; default the one given to :func:`start` (``"interactive"``
+            before any ``start``).
     """
     if not isinstance(key, str) or not key:
         raise ValueError(f"record() needs a non-empty string key, got {key!r}")
-    stem = notebook or _current_notebook or os.environ.get("LORAKIT_NOTEBOOK") or "interactive"
+    stem = notebook or _current_notebook or INTERACTIVE
     path = results_dir() / f"{stem}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.exists() else {}
@@ -76,6 +72,11 @@ def record(key: str, value: Any, notebook: str | None = None) -> Any:
 
 
 def load(notebook: str) -> dict[str, Any]:
-    """The recorded results of one notebook (empty if it recorded nothing)."""
+    """The recorded results of one notebook, by stem (empty if it recorded nothing)."""
     path = results_dir() / f"{notebook}.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def clear(notebook: str) -> None:
+    """Forget what one notebook recorded (the course runner starts every notebook clean)."""
+    (results_dir() / f"{notebook}.json").unlink(missing_ok=True)

@@ -4,12 +4,28 @@ The notebooks use it for every short fine-tune (LoRA, QLoRA, full), so a learner
 not a new one per notebook. The loss is taken on the answer tokens only (the prompt is masked with
 -100, as TRL's ``completion_only_loss`` does). Training stops at ``max_steps`` or after
 ``max_seconds`` of wall time, whichever comes first, so a CPU run has a predictable length.
+
+Mixed precision, for whatever model it is given (Micikevicius et al. 2018, "Mixed Precision
+Training"). A model loaded in float16 (a T4) or bfloat16 computes in that dtype, but an optimizer
+step on 16-bit weights loses the small updates (a float16 weight near 1 moves in steps of 2^-10) and
+plain AdamW on float16 weights overflows to NaN. So:
+
+* trainable weights are fp32 *masters* while training: LoRA weights already are (``LoRALinear``,
+  PEFT's ``autocast_adapter_dtype``); 16-bit trainable weights (a full fine-tune) are upcast to fp32
+  in place, the same ``Parameter`` objects, and rounded back to their dtype once at the end, so the
+  model comes back trained and in the dtypes it came in;
+* the forward pass runs under ``torch.autocast`` in the model's 16-bit dtype, so matmuls still run at
+  16-bit speed;
+* in float16 a ``GradScaler`` multiplies the loss before ``backward`` so small gradients do not
+  underflow, and skips a step whose gradients overflowed (bfloat16 has float32's range: no scaler).
+
+A model whose floating-point weights are all fp32 trains in plain fp32, as before.
 """
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -17,6 +33,10 @@ import torch
 from .data.qa import format_example
 
 IGNORE_INDEX = -100
+# The GradScaler's first loss scale. With PyTorch's default, 2**16, the first float16 step of the
+# shipped model and of make t4-sim's proxy overflowed and was skipped; a run of a few steps (the
+# `sim` preset) cannot spare it. 2**10 skipped none there, and the scaler still grows it when it can.
+SCALER_INIT = 2.0 ** 10
 
 
 @dataclass
@@ -27,7 +47,8 @@ class TrainConfig:
     max_seconds: float | None = 90.0
     warmup_steps: int = 20
     weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 1.0     # 0 or None: no clipping
+    shuffle: bool = True           # False: batches in file order, epoch after epoch
     seed: int = 0
 
 
@@ -37,6 +58,8 @@ class TrainResult:
     seconds: float
     examples_seen: int
     losses: list[float] = field(default_factory=list)
+    compute_dtype: str = "float32"  # the autocast dtype of the forward pass ("float32": no autocast)
+    skipped_steps: int = 0          # float16 steps the GradScaler skipped (gradients overflowed)
 
     @property
     def final_loss(self) -> float:
@@ -73,18 +96,61 @@ def collate(batch: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def autocast_dtype(model) -> torch.dtype | None:
+    """The 16-bit dtype the model computes in, or ``None`` if its floating-point weights are all fp32.
+
+    float16 wins over bfloat16 if both occur (it is the one that needs a ``GradScaler``).
+    """
+    dtypes = {p.dtype for p in model.parameters() if p.dtype.is_floating_point}
+    for dtype in (torch.float16, torch.bfloat16):
+        if dtype in dtypes:
+            return dtype
+    return None
+
+
+def _upcast_trainable(params: Sequence[torch.nn.Parameter]) -> list[tuple[torch.nn.Parameter, torch.dtype]]:
+    """Make 16-bit trainable weights fp32 masters, in place; return (param, original dtype) pairs."""
+    upcast = []
+    for p in params:
+        if p.dtype in (torch.float16, torch.bfloat16):
+            upcast.append((p, p.dtype))
+            p.data = p.data.float()
+    return upcast
+
+
+def batch_indices(n: int, batch_size: int, shuffle: bool = True, seed: int = 0) -> Iterator[list[int]]:
+    """Endless batches of example indices, epoch after epoch (a batch may span two epochs).
+
+    ``shuffle=True`` draws a fresh permutation of ``range(n)`` for every epoch (seeded); ``False``
+    keeps file order: ``n=5, batch_size=2`` gives ``[0, 1], [2, 3], [4, 0], [1, 2], ...``.
+    """
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"batch_indices needs n >= 1 and batch_size >= 1, got n={n}, batch_size={batch_size}")
+    rng = random.Random(seed)
+    order: list[int] = []
+    while True:
+        while len(order) < batch_size:
+            order += rng.sample(range(n), n) if shuffle else list(range(n))
+        yield order[:batch_size]
+        order = order[batch_size:]
+
+
 def finetune(model, tokenizer, examples: Sequence[dict], config: TrainConfig | None = None,
              to_pair: Callable[[dict], tuple[str, str]] = format_example,
              optimizer: torch.optim.Optimizer | None = None) -> TrainResult:
-    """Train the trainable parameters of ``model`` on ``examples`` (answer-only loss).
+    """Train the trainable parameters of ``model`` on ``examples`` (answer-only loss), in place.
 
     Args:
         model: a causal LM; whatever has ``requires_grad=True`` is trained (LoRA weights after
-            PEFT's ``get_peft_model``, everything for a full fine-tune).
+            PEFT's ``get_peft_model`` or ``inject_lora``, everything for a full fine-tune). Any
+            dtype: a float16/bfloat16 model trains in mixed precision (see the module docstring).
         tokenizer: its tokenizer (needs ``eos_token_id`` and ``pad_token_id``).
         examples: dicts turned into (prompt, answer) by ``to_pair`` (default: the QA template).
         config: :class:`TrainConfig`; stops at ``max_steps`` or ``max_seconds``.
         optimizer: default AdamW over the trainable parameters (pass e.g. a paged optimizer).
+
+    Returns:
+        :class:`TrainResult` with the loss of every step; the model is left in eval mode.
     """
     config = config or TrainConfig()
     if config.max_steps is None and config.max_seconds is None:
@@ -96,34 +162,54 @@ def finetune(model, tokenizer, examples: Sequence[dict], config: TrainConfig | N
         raise ValueError("the model has no trainable parameters (did you freeze everything?)")
     device = next(model.parameters()).device
     data = encode_pairs(tokenizer, [to_pair(e) for e in examples])
+    half = autocast_dtype(model)                      # read before the masters are upcast
+    upcast = _upcast_trainable(params)
     opt = optimizer or torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    rng = random.Random(config.seed)
+    scaler = torch.amp.GradScaler(device.type, init_scale=SCALER_INIT, enabled=half == torch.float16)
+    batches = batch_indices(len(data), config.batch_size, config.shuffle, config.seed)
     torch.manual_seed(config.seed)
-    order: list[int] = []
     model.train()
-    result = TrainResult(steps=0, seconds=0.0, examples_seen=0)
+    result = TrainResult(steps=0, seconds=0.0, examples_seen=0,
+                         compute_dtype=str(half or torch.float32).replace("torch.", ""))
     start = time.perf_counter()
-    while True:
-        if config.max_steps is not None and result.steps >= config.max_steps:
-            break
-        if config.max_seconds is not None and time.perf_counter() - start >= config.max_seconds:
-            break
-        if len(order) < config.batch_size:
-            order += rng.sample(range(len(data)), len(data))
-        idx, order = order[: config.batch_size], order[config.batch_size:]
-        batch = {k: v.to(device) for k, v in collate([data[i] for i in idx], tokenizer.pad_token_id).items()}
-        lr = config.lr * min(1.0, (result.steps + 1) / max(1, config.warmup_steps))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        loss = model(**batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        opt.step()
-        result.steps += 1
-        result.examples_seen += len(idx)
-        result.losses.append(loss.item())
-    result.seconds = time.perf_counter() - start
-    model.eval()
+    try:
+        while True:
+            if config.max_steps is not None and result.steps >= config.max_steps:
+                break
+            if config.max_seconds is not None and time.perf_counter() - start >= config.max_seconds:
+                break
+            idx = next(batches)
+            batch = {k: v.to(device) for k, v in collate([data[i] for i in idx], tokenizer.pad_token_id).items()}
+            lr = config.lr * min(1.0, (result.steps + 1) / max(1, config.warmup_steps))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
+                loss = model(**batch).loss
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)                      # clip the true gradients, not the scaled ones
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            scale = scaler.get_scale()
+            scaler.step(opt)                          # skipped if a gradient is inf/NaN (float16)
+            scaler.update()
+            result.skipped_steps += int(scaler.is_enabled() and scaler.get_scale() < scale)
+            result.steps += 1
+            result.examples_seen += len(idx)
+            result.losses.append(loss.item())
+    finally:
+        result.seconds = time.perf_counter() - start
+        opt.zero_grad(set_to_none=True)               # free the gradients (and fit the dtypes below)
+        with torch.no_grad():
+            for p, dtype in upcast:                   # round the fp32 masters once, back to the model's dtype
+                p.data = p.data.to(dtype)
+        model.eval()
     return result
+
+
+if __name__ == "__main__":  # python -m lorakit.train --config configs/<name>.yaml
+    import sys
+
+    from lorakit.recipe.cli import main
+
+    sys.exit(main())

@@ -16,14 +16,18 @@ import re
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from lorakit.paths import REPO_ROOT
+
 LOCAL_PATH = re.compile(r"(/work/|/root/|/home/[^/\s]+/|/tmp/|/Users/[^/\s]+/)")
+# a whole path token up to site-packages/, e.g. "/x/.venv/lib/python3.11/site-packages/" (its start:
+# the start of the text, or after whitespace, a quote or a bracket)
+SITE_PACKAGES = re.compile(r"(^|[\s'\"(\[])[^\s'\"()\[\]]*/site-packages/", re.M)
 
 
 def _scrub(text: str) -> str:
-    text = text.replace(str(REPO) + "/", "").replace(str(REPO), ".")
-    site = re.compile(r"/[^\s'\"]*?/site-packages/")
-    text = site.sub("site-packages/", text)
+    """Local paths out of one output text: site-packages first (it may lie inside the checkout)."""
+    text = SITE_PACKAGES.sub(r"\1site-packages/", text)
+    text = text.replace(str(REPO_ROOT) + "/", "").replace(str(REPO_ROOT), ".")
     return text.replace(os.path.expanduser("~"), "~")
 
 

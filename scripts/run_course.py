@@ -2,12 +2,21 @@
 """Execute every course notebook headless, write them and their HTML to build/course/, print a summary.
 
     python scripts/run_course.py                    # all of notebooks/NN_*.ipynb, in order
+    python scripts/run_course.py --solutions        # ... then notebooks/solutions/*.ipynb
     python scripts/run_course.py --only notebooks/00_start_here.ipynb
 
-Each notebook runs in its own kernel from the ``notebooks/`` folder, with ``LORAKIT_NOTEBOOK`` set
-to its stem so ``lorakit.results.record`` files its headline numbers under ``build/results/``.
-Cells tagged ``raises-exception`` (the exercise stubs) may fail; any other error fails the
-notebook. Exits non-zero if a notebook failed.
+``make t4-sim`` runs it with ``--solutions --out build/t4-sim`` and the environment of the T4 path
+(``LORAKIT_MODEL_ID``, ``LORAKIT_DTYPE=float16``, ``LORAKIT_PRESET=sim``); CI's GPU job runs it on a
+real GPU with a hub model. Both execute every cell and compare no outputs.
+
+Each notebook runs in its own kernel from the ``notebooks/`` folder. It names itself with
+``lorakit.results.start("<its stem>")`` and records its headline numbers; this script points
+``$LORAKIT_RESULTS_DIR`` at ``build/results/`` and reads them back with ``lorakit.results.load``.
+Exercise stubs return ``None`` and their checkers print "not done yet" (they never raise), so every
+cell must run: any error fails the notebook. Exits non-zero if a notebook failed.
+
+``build/course/summary.json`` (status, seconds, results per notebook) is the one source of the
+per-notebook times quoted in README.md (``scripts/course_times.py`` writes that table's column).
 """
 from __future__ import annotations
 
@@ -22,14 +31,13 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
-REPO = Path(__file__).resolve().parent.parent
+from lorakit import results
+from lorakit.paths import BUILD_DIR, NOTEBOOKS_DIR
 
 
-def run_notebook(path: Path, out_dir: Path, results_dir: Path, timeout: int) -> tuple[str, float, str]:
+def run_notebook(path: Path, out_dir: Path, timeout: int) -> tuple[str, float, str]:
     nb = nbformat.read(path, as_version=4)
-    os.environ["LORAKIT_NOTEBOOK"] = path.stem
-    os.environ["LORAKIT_RESULTS_DIR"] = str(results_dir)
-    (results_dir / f"{path.stem}.json").unlink(missing_ok=True)
+    results.clear(path.stem)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
@@ -61,24 +69,27 @@ def headline(results: dict, width: int = 100) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help="notebook paths (default: every notebooks/NN_*.ipynb)")
-    ap.add_argument("--out", default=str(REPO / "build" / "course"))
+    ap.add_argument("--out", default=str(BUILD_DIR / "course"))
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    ap.add_argument("--solutions", action="store_true", help="also run notebooks/solutions/*.ipynb")
     args = ap.parse_args()
 
-    notebooks = [Path(p).resolve() for p in args.only] if args.only else sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = [Path(p).resolve() for p in args.only] if args.only else sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if args.solutions:
+        notebooks += sorted((NOTEBOOKS_DIR / "solutions").glob("*.ipynb"))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results_dir = REPO / "build" / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
+    # the kernels inherit this, so the notebooks' record() and our load() use the same folder
+    os.environ.setdefault(results.RESULTS_ENV, str(BUILD_DIR / "results"))
+    results.results_dir().mkdir(parents=True, exist_ok=True)
 
     rows, summary = [], {}
     for path in notebooks:
         print(f"running {path.name} ...", flush=True)
-        status, seconds, error = run_notebook(path, out_dir, results_dir, args.timeout)
-        results_file = results_dir / f"{path.stem}.json"
-        results = json.loads(results_file.read_text()) if results_file.exists() else {}
-        summary[path.stem] = {"status": status, "seconds": round(seconds, 1), "error": error, "results": results}
-        rows.append((path.stem, status, seconds, error or headline(results)))
+        status, seconds, error = run_notebook(path, out_dir, args.timeout)
+        recorded = results.load(path.stem)
+        summary[path.stem] = {"status": status, "seconds": round(seconds, 1), "error": error, "results": recorded}
+        rows.append((path.stem, status, seconds, error or headline(recorded)))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     name_w = max([len(r[0]) for r in rows] + [8])
@@ -87,6 +98,7 @@ def main() -> int:
     print(f"{'-' * name_w}  {'-' * 6}  {'-' * 7}  {'-' * 40}")
     for name, status, seconds, text in rows:
         print(f"{name:<{name_w}}  {status:<6}  {seconds:7.1f}  {text}")
+    print(f"{'total':<{name_w}}  {'':<6}  {sum(r[2] for r in rows):7.1f}")
     print(f"\nexecuted notebooks and HTML in {os.path.relpath(out_dir, Path.cwd())}/, "
           f"summary in {os.path.relpath(out_dir / 'summary.json', Path.cwd())}")
     return 0 if all(r[1] == "ok" for r in rows) else 1

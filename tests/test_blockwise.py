@@ -53,10 +53,28 @@ def test_all_zero_block_stays_zero():
     assert torch.all(dequantize_blockwise(idx, absmax, nf4_code(), 64)[:64] == 0)
 
 
-@pytest.mark.parametrize("blocksize,match", [(48, "power of two"), (1, "power of two"), (128, "multiple of blocksize")])
-def test_bad_blocksize(blocksize, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize("blocksize", [48, 1, 0])
+def test_bad_blocksize(blocksize):
+    with pytest.raises(ValueError, match="power of two"):
         quantize_blockwise(torch.randn(64), nf4_code(), blocksize)
+
+
+def test_partial_last_block_has_its_own_absmax():
+    w = torch.randn(3, 50, generator=torch.Generator().manual_seed(3))   # 150 = 2 * 64 + 22
+    absmax = blockwise_absmax(w, 64)
+    flat = w.reshape(-1)
+    assert absmax.shape == (3,)
+    assert torch.equal(absmax, torch.stack([flat[:64].abs().max(), flat[64:128].abs().max(), flat[128:].abs().max()]))
+    idx, absmax2 = quantize_blockwise(w, nf4_code(), 64)
+    assert idx.shape == (150,) and torch.equal(absmax, absmax2)
+    back = dequantize_blockwise(idx, absmax, nf4_code(), 64)
+    assert torch.equal(back[128:], nf4_code()[idx[128:].long()] * absmax[2])
+    assert blockwise_absmax(torch.randn(10), 64).shape == (1,)  # smaller than one block
+
+
+def test_empty_tensor():
+    with pytest.raises(ValueError, match="empty"):
+        quantize_blockwise(torch.zeros(0), nf4_code(), 64)
 
 
 def test_blocksize_must_be_an_int():
@@ -81,3 +99,5 @@ def test_non_finite_weights(bad):
 def test_absmax_count_must_match():
     with pytest.raises(ValueError, match="need 2 absmax values"):
         dequantize_blockwise(torch.zeros(128, dtype=torch.uint8), torch.ones(3), nf4_code(), 64)
+    with pytest.raises(ValueError, match="need 3 absmax values"):
+        dequantize_blockwise(torch.zeros(129, dtype=torch.uint8), torch.ones(2), nf4_code(), 64)

@@ -2,7 +2,9 @@ import random
 
 import pytest
 
-from lorakit.data.corpus import DOC_KINDS, corpus_sample, heldout_texts, iter_documents, make_document
+from lorakit.data.corpus import (DOC_KINDS, corpus_sample, heldout_texts, iter_documents, make_document,
+                                 own_format_prompt, qa_line)
+from lorakit.data.qa import make_split
 from lorakit.data.world import NAMES, RELATIONS, sample_facts
 
 
@@ -51,3 +53,13 @@ def test_sample_facts_bad_input():
     with pytest.raises(ValueError, match="distinct relations"):
         sample_facts(random.Random(0), 4, (2, 3), distinct_relations=True)
     assert len(RELATIONS) == 6
+
+
+def test_qa_documents_and_own_format_prompt_share_one_format():
+    e = make_split("test", 1)[0]
+    assert own_format_prompt(e) == f"{e['context']}\nQ: {e['question']} A:"
+    assert qa_line("Where does Tom live?", "Lima") == "Q: Where does Tom live? A: Lima"
+    qa_docs = [d for d in corpus_sample(400, seed=5) if "\nQ: " in d]
+    assert qa_docs, "the corpus has documents in the Q: ... A: format"
+    questions = [line for d in qa_docs for line in d.splitlines() if line.startswith("Q: ")]
+    assert all(qa_line(*line[3:].split(" A: ", 1)) == line for line in questions)

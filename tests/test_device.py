@@ -33,3 +33,18 @@ def test_describe_names_device_and_dtype():
 def test_real_gpu_dtype():
     cap = torch.cuda.get_device_capability()
     assert device.compute_dtype() == (torch.bfloat16 if cap >= (8, 0) else torch.float16)
+
+
+@pytest.mark.parametrize("capability, tier", [((7, 5), "t4"), ((7, 0), "t4"), ((8, 0), "gpu"), ((9, 0), "gpu")])
+def test_hardware_tier_follows_compute_capability(monkeypatch, capability, tier):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: capability)
+    assert device.hardware_tier(torch.device("cuda", 0)) == tier
+    assert device.hardware_tier("cpu") == "cpu"
+
+
+def test_dtype_override_changes_the_dtype_not_the_tier(monkeypatch):
+    monkeypatch.setenv("LORAKIT_DTYPE", "float16")
+    assert device.compute_dtype("cpu") == torch.float16 and device.hardware_tier("cpu") == "cpu"
+    monkeypatch.setenv("LORAKIT_DTYPE", "fp8")
+    with pytest.raises(ValueError, match="LORAKIT_DTYPE"):
+        device.compute_dtype("cpu")

@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in ("course", "test"):
-        reqs += project["optional-dependencies"][extra]
+    for extra in project["optional-dependencies"].values():   # every extra: course, test, site, browser, ...
+        reqs += extra
     parsed = [Requirement(r) for r in reqs]
     return {r.name.lower(): str(r.specifier) for r in parsed}
 

@@ -36,3 +36,6 @@ def test_blocksize_sweep_and_perplexity():
     sizes = [32, 64, 128]
     _labelled(plot_blocksize_sweep(sizes, {"nf4": [1e-3, 2e-3, 3e-3]}, {"plain": [5.0, 4.5, 4.25]}))
     _labelled(plot_perplexity({"fp32": 10.0, "int4": 12.0, "nf4": 10.4}))
+    fig = plot_perplexity({"fp32": (10.0, 9.5, 10.6), "nf4": (10.4, 9.9, 11.0)})
+    assert "interval" in fig.axes[0].get_ylabel()
+    _labelled(fig)

@@ -3,7 +3,7 @@ import json
 import pytest
 from datasets import load_dataset
 
-from lorakit.data.qa import SPLIT_SIZES, TEMPLATE, format_example, format_prompt, make_split
+from lorakit.data.qa import SPLIT_SIZES, TEMPLATE, format_example, format_prompt, make_split, write_splits
 from lorakit.paths import QA_DIR
 
 
@@ -11,9 +11,12 @@ def _shipped(split):
     return [json.loads(line) for line in (QA_DIR / f"{split}.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("split", list(SPLIT_SIZES))
-def test_shipped_splits_are_regenerated_exactly(split):
-    assert _shipped(split) == make_split(split)
+def test_shipped_splits_are_regenerated_exactly(tmp_path):
+    written = write_splits(tmp_path)   # how data/qa/*.jsonl was made
+    assert set(written) == set(SPLIT_SIZES)
+    for split, path in written.items():
+        assert path.read_bytes() == (QA_DIR / f"{split}.jsonl").read_bytes(), split
+        assert _shipped(split) == make_split(split)
 
 
 @pytest.mark.parametrize("split", list(SPLIT_SIZES))

@@ -2,7 +2,8 @@
 
 A model with a million parameters learns to *read its context* only if many of the tokens it
 predicts can be found by looking back. Plain fact passages give that gradient to almost no token
-(see ``shared/reference/tiny-model-experiments.md``), so the corpus mixes five document kinds:
+(the course's first pretraining attempts, summarised in ``data/tiny-lm/README.md``, stalled there),
+so the corpus mixes five document kinds:
 
 * ``passage``: facts about two to four people, then a recap that restates some of them in other words;
 * ``qa``: facts, then prose questions answered by the bare value or by a whole sentence
@@ -15,7 +16,8 @@ predicts can be found by looking back. Plain fact passages give that gradient to
   headings are known tokens.
 
 The course's QA template (``### CONTEXT`` / ``### QUESTION`` / ``### ANSWER``) never appears, so the
-base model does not know the task's format: that is what fine-tuning teaches.
+base model does not know the task's format: that is what fine-tuning teaches. The format it *does*
+know, ``Q: <question> A: <answer>``, is owned here (:func:`qa_line`, :func:`own_format_prompt`).
 """
 from __future__ import annotations
 
@@ -43,6 +45,23 @@ def passage_doc(rng: random.Random) -> str:
     return text + "\n" + opener + " " + " ".join(f.sentence(rng) for f in recap)
 
 
+def qa_line(question: str, answer: str | None = None) -> str:
+    """The pretraining corpus's question format: ``"Q: <question> A: <answer>"``.
+
+    Without ``answer`` it ends at ``"A:"``, where a model continues with its answer.
+    """
+    return f"Q: {question} A:" if answer is None else f"Q: {question} A: {answer}"
+
+
+def own_format_prompt(example: dict) -> str:
+    """A QA example asked the way the pretraining text asks: ``<context>\nQ: <question> A:``.
+
+    The shipped model was pretrained on this format (the ``qa`` documents), never on the course's
+    ``### ANSWER`` template, so notebook 00 uses it to show the model can read before fine-tuning.
+    """
+    return f"{example['context']}\n{qa_line(example['question'])}"
+
+
 def qa_doc(rng: random.Random, p_short: float = 0.5) -> str:
     facts = _facts(rng, distinct_relations=rng.random() < 0.5)
     lines = [" ".join(f.sentence(rng) for f in facts)]
@@ -50,7 +69,7 @@ def qa_doc(rng: random.Random, p_short: float = 0.5) -> str:
         answer = fact.value if rng.random() < p_short else fact.sentence(rng)
         style = rng.random()
         if style < 0.5:
-            lines.append(f"Q: {fact.question(rng)} A: {answer}")
+            lines.append(qa_line(fact.question(rng), answer))
         else:
             lines.append(f"{fact.question(rng)} {answer}")
     return "\n".join(lines)

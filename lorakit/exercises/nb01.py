@@ -1,89 +1,66 @@
 """Checkers for notebook 01 (LoRA math and parameter counting).
 
-Exercise 1, ``lora_forward(x, W, A, B, scaling)``: the LoRA forward pass y = x·Wᵀ + scaling·x·Aᵀ·Bᵀ.
-Exercise 2, ``count_lora_by_hand(config, r, target_modules)``: LoRA's trainable parameters for a
-Llama-family ``config.json``, from the config's numbers alone.
+Exercise 1, ``lora_branch_macs(tokens, d_in, d_out, r) -> (thin, formed)``: the multiply-adds of the
+LoRA branch for a batch of ``tokens`` tokens, computed the thin way, (x·Aᵀ)·Bᵀ, and by forming
+ΔW = B·A first, then x·ΔWᵀ. It answers "why never form B·A?" with numbers.
+Exercise 2, ``count_lora_by_hand(config, r, target_modules) -> int``: LoRA's trainable parameters
+for a Llama-family ``config.json``, from the config's numbers alone.
 
-Each checker tries the learner's function on a few inputs, compares with ``lorakit``, and when the
-answer is wrong recognises the usual slips (a missing scaling, grouped-query attention ignored, ...)
-and says which one it is.
+Both follow :mod:`lorakit.exercises`: a stub returning ``None`` is "not done yet", a wrong answer is
+named when it matches a usual slip (a missing factor, grouped-query attention ignored, ...).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
-
 from ..count import count_lora, load_config_dict
-from ..lora import LoRALinear
+from . import call, exercise
 
-# ---------------------------------------------------------------- exercise 1: the forward pass
+# ---------------------------------------------------------------- exercise 1: multiply-adds
 
-
-def _forward_case(seed: int = 0):
-    """x (2, 3, 6), W (4, 6), A (2, 6), B (4, 2): non-square, so a transposed matrix cannot pass."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, 3, 6, generator=gen)
-    W = torch.randn(4, 6, generator=gen)
-    A = torch.randn(2, 6, generator=gen)
-    B = torch.randn(4, 2, generator=gen)
-    return x, W, A, B, 0.75
+MACS_CASES = ((1, 4096, 4096, 8), (16, 4096, 11008, 8), (3, 40, 24, 4), (128, 512, 128, 16))
 
 
-def _reference_forward(x, W, A, B, scaling) -> torch.Tensor:
-    """The answer, computed by lorakit's LoRALinear with the same weights."""
-    layer = LoRALinear(torch.nn.Linear(W.shape[1], W.shape[0], bias=False), r=A.shape[0], lora_alpha=1)
-    with torch.no_grad():
-        layer.base_layer.weight.copy_(W)
-        layer.lora_A.weight.copy_(A)
-        layer.lora_B.weight.copy_(B)
-    layer.scaling = scaling
-    with torch.no_grad():
-        return layer(x)
+def branch_macs(tokens: int, d_in: int, d_out: int, r: int) -> tuple[int, int]:
+    """The answer: (thin, formed) multiply-adds of the LoRA branch on ``tokens`` tokens.
+
+    Thin: x (T, in) @ Aᵀ (in, r) costs T·in·r, then (T, r) @ Bᵀ (r, out) costs T·r·out.
+    Formed: B (out, r) @ A (r, in) costs out·r·in, then x (T, in) @ ΔWᵀ (in, out) costs T·in·out.
+    """
+    return tokens * r * (d_in + d_out), d_out * r * d_in + tokens * d_in * d_out
 
 
-def _forward_slips(x, W, A, B, scaling) -> dict[str, torch.Tensor]:
-    base, update = x @ W.T, x @ A.T @ B.T
+def _macs_slips(tokens: int, d_in: int, d_out: int, r: int) -> dict[str, tuple[int, int]]:
+    thin, formed = branch_macs(tokens, d_in, d_out, r)
     return {
-        "you returned only the base output x·Wᵀ; add the LoRA branch scaling·x·Aᵀ·Bᵀ": base,
-        "the LoRA branch is missing its factor `scaling` (alpha / r)": base + update,
-        "you returned only the LoRA branch; add the frozen layer's output x·Wᵀ": scaling * update,
-        "the scaling is applied to the base output instead of the LoRA branch": scaling * base + update,
+        "the answer is (thin, formed): you swapped them": (formed, thin),
+        "the thin way costs something for every token: multiply by `tokens`": (r * (d_in + d_out), formed),
+        "forming ΔW = B·A is a matmul too: (out, r) @ (r, in) costs out·r·in": (thin, tokens * d_in * d_out),
+        "after forming ΔW you still multiply every token by it: T·in·out": (thin, d_out * r * d_in),
+        "the thin way is two matmuls whose costs add, T·in·r + T·r·out, not multiply": (tokens * d_in * r * d_out, formed),
     }
 
 
-def check_lora_forward(lora_forward: Callable) -> None:
-    """Check ``lora_forward(x, W, A, B, scaling)`` against :class:`lorakit.lora.LoRALinear`.
-
-    Shapes: x (..., in), W (out, in), A (r, in), B (out, r); the result is (..., out).
-    """
-    x, W, A, B, scaling = _forward_case()
-    inputs = [t.clone() for t in (x, W, A, B)]
-    try:
-        got = lora_forward(x, W, A, B, scaling)
-    except NotImplementedError:
-        raise
-    except RuntimeError as err:  # typically a shape mismatch in a matmul
-        raise AssertionError(
-            f"lora_forward raised {type(err).__name__}: {err}\nWith x {tuple(x.shape)}, W {tuple(W.shape)}, "
-            f"A {tuple(A.shape)} = (r, in), B {tuple(B.shape)} = (out, r): x @ A.T is (..., r), "
-            "then @ B.T gives (..., out).") from None
-    if not isinstance(got, torch.Tensor):
-        raise AssertionError(f"lora_forward must return a tensor, got {type(got).__name__}")
-    if any(not torch.equal(a, b) for a, b in zip(inputs, (x, W, A, B))):
-        raise AssertionError("lora_forward changed one of its inputs in place; compute a new tensor instead")
-    expected = _reference_forward(x, W, A, B, scaling)
-    if got.shape != expected.shape:
-        raise AssertionError(f"the output has shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
-                             "= (..., out_features): keep x's leading dimensions")
-    if not torch.allclose(got, expected, atol=1e-5, rtol=1e-5):
-        for message, wrong in _forward_slips(x, W, A, B, scaling).items():
-            if torch.allclose(got, wrong, atol=1e-5, rtol=1e-5):
-                raise AssertionError(message)
-        diff = (got - expected).abs().max().item()
-        raise AssertionError(f"the output differs from LoRALinear's by up to {diff:.3g}: "
-                             "expected x @ W.T + scaling * (x @ A.T @ B.T)")
-    print("Correct: lora_forward matches lorakit.lora.LoRALinear.")
+@exercise(1, hint="write down each matmul of each way with its shapes (forming B·A is a matmul too, "
+              "and x still meets the formed matrix), then add their costs")
+def check_lora_macs(lora_branch_macs: Callable) -> str:
+    """Check ``lora_branch_macs(tokens, d_in, d_out, r) -> (thin, formed)`` on a few shapes."""
+    for tokens, d_in, d_out, r in MACS_CASES:
+        got = call(lora_branch_macs, tokens, d_in, d_out, r)
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            raise AssertionError(f"return two numbers, (thin, formed); got {got!r}")
+        got = tuple(int(g) for g in got)
+        expected = branch_macs(tokens, d_in, d_out, r)
+        if got == expected:
+            continue
+        where = f"(tokens={tokens}, d_in={d_in}, d_out={d_out}, r={r}: got {got}, expected {expected})"
+        for message, wrong in _macs_slips(tokens, d_in, d_out, r).items():
+            if got == wrong:
+                raise AssertionError(f"{message} {where}")
+        raise AssertionError(f"wrong count {where}")
+    thin, formed = branch_macs(1, 4096, 4096, 8)
+    return (f"one token through a 4096 x 4096 layer at r = 8: {thin:,} multiply-adds the thin way, "
+            f"{formed:,} forming B·A first ({formed // thin:,}x more)")
 
 
 # ---------------------------------------------------------------- exercise 2: counting by hand
@@ -119,7 +96,8 @@ def _count_slips(config: dict, r: int, targets: Sequence[str]) -> dict[str, int]
     }
 
 
-def check_lora_count(count_lora_by_hand: Callable) -> None:
+@exercise(2, hint="per layer, sum r * (in + out) over the targets; mind num_key_value_heads; times num_hidden_layers")
+def check_lora_count(count_lora_by_hand: Callable) -> str:
     """Check ``count_lora_by_hand(config: dict, r: int, target_modules: list[str]) -> int``.
 
     ``config`` is a Llama-family ``config.json`` as a dict; the answer is compared with
@@ -129,14 +107,14 @@ def check_lora_count(count_lora_by_hand: Callable) -> None:
         for targets in CHECK_TARGETS:
             for r in (8, 16):
                 config = load_config_dict(name)
-                got = count_lora_by_hand(dict(config), r, list(targets))
+                got = call(count_lora_by_hand, dict(config), r, list(targets))
                 expected = count_lora(name, targets, r).trainable
                 if got == expected:
                     continue
-                where = f"{name}, r={r}, targets {targets}: got {got:,}, expected {expected:,}"
+                where = f"({name}, r={r}, targets {targets}: got {got!r}, expected {expected:,})"
                 for message, wrong in _count_slips(config, r, targets).items():
                     if got == wrong:
-                        raise AssertionError(f"{message}\n({where})")
-                raise AssertionError(f"wrong count for {where}; per layer, sum r * (in + out) over the "
+                        raise AssertionError(f"{message} {where}")
+                raise AssertionError(f"wrong count {where}; per layer, sum r * (in + out) over the "
                                      "targets, then multiply by num_hidden_layers")
-    print(f"Correct: your counts match lorakit.count on {len(CHECK_CONFIGS)} architectures.")
+    return f"your counts match lorakit.count on {len(CHECK_CONFIGS)} architectures, 2 target sets, r = 8 and 16"

@@ -1,136 +1,193 @@
 """Checkers for notebook 03 (NF4 and double quantization).
 
-Exercise 1, ``pack_nibbles(indices)``: two 4-bit indices per byte, in bitsandbytes' order.
-Exercise 2, ``blockwise_absmax(w, blocksize)``: one scale per contiguous block of the flattened tensor.
-Exercise 3, ``nearest_index(scaled, code)``: the index of the nearest code value.
+Exercise 1, ``absmax_in_sigmas(blocksize)``: where the absmax of a block of normal weights sits,
+in standard deviations (the median over blocks), from the normal distribution alone.
+Exercise 2, ``scale_index(row, col, n_cols, blocksize)``: which absmax scales the value at
+``(row, col)`` of a matrix with ``n_cols`` columns.
+Exercise 3, ``storage_bytes(shape, blocksize, double_quant)``: the bytes bitsandbytes stores for a
+tensor of ``shape``, packed indices and scales, any size.
 
-Each checker tries the learner's function on a few inputs, compares with ``lorakit.quant`` (itself
-tested byte for byte against bitsandbytes), and when the answer is wrong recognises the usual slips
-(nibbles swapped, max instead of absolute max, blocks along the wrong axis, ...) and names them.
+None of the three is a call to a function the notebook imports: each asks for a piece of reasoning
+(an order statistic, flat block indexing, the partial blocks of two levels). The checkers compare
+with an independent number (a simulation, the flattened tensor, the bytes in bitsandbytes'
+``QuantState``) and name the usual slips. They follow :mod:`lorakit.exercises`: a stub returns
+``None`` and gets a hint; nothing raises unless strict mode is on.
 """
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 
 import torch
 
-from ..quant import blockwise_absmax as reference_absmax
-from ..quant import nearest_code, nf4_code, pack_4bit
+from . import call, exercise
+
+# ---------------------------------------------------------------- exercise 1: absmax in sigmas
+
+ABSMAX_BLOCKSIZES = (32, 64, 4096)
+ABSMAX_TOLERANCE = 0.02  # sigmas: a simulation of ~10^4 blocks is this close; the mean is 0.05 further out
 
 
-def _call(fn: Callable, *args):
-    """Call the learner's function on copies; report exceptions other than NotImplementedError."""
-    copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-    try:
-        got = fn(*copies)
-    except NotImplementedError:
-        raise
-    except Exception as err:
-        raise AssertionError(f"{fn.__name__} raised {type(err).__name__}: {err}") from None
-    if any(isinstance(a, torch.Tensor) and not torch.equal(a, c) for a, c in zip(args, copies)):
-        raise AssertionError(f"{fn.__name__} changed its input in place; compute a new tensor instead")
-    if not isinstance(got, torch.Tensor):
-        raise AssertionError(f"{fn.__name__} must return a torch.Tensor, got {type(got).__name__}")
-    return got
+def _median_absmax(blocksize: int) -> float:
+    """Median of max |z| over ``blocksize`` standard normals: solves (2 Phi(t) - 1)^B = 1/2."""
+    from scipy.stats import norm
+
+    return float(norm.ppf((1 + 0.5 ** (1 / blocksize)) / 2))
 
 
-def _first_slip(got: torch.Tensor, slips: dict[str, torch.Tensor]) -> str | None:
-    for message, wrong in slips.items():
-        if got.shape == wrong.shape and torch.equal(got.to(wrong.dtype), wrong):
-            return message
-    return None
+def _absmax_slips(blocksize: int) -> dict[str, float]:
+    from scipy.stats import norm
 
-
-# ---------------------------------------------------------------- exercise 1: packing
-
-
-def check_pack_nibbles(pack_nibbles: Callable) -> None:
-    """Check ``pack_nibbles(indices: uint8 (n,), values 0..15) -> uint8 (n // 2,)``.
-
-    Byte ``j`` must hold ``indices[2j]`` in its high nibble and ``indices[2j + 1]`` in its low one.
-    """
-    indices = torch.randint(0, 16, (2 * 37,), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
-    got = _call(pack_nibbles, indices)
-    expected = pack_4bit(indices)
-    if got.shape != expected.shape:
-        raise AssertionError(f"{indices.numel()} indices pack into {expected.numel()} bytes, shape "
-                             f"{tuple(expected.shape)}; you returned shape {tuple(got.shape)}")
-    even, odd, half = indices[0::2], indices[1::2], indices.numel() // 2
-    slips = {
-        "the nibbles are swapped: bitsandbytes puts the FIRST index of each pair in the HIGH nibble "
-        "(byte = first << 4 | second)": (odd << 4) | even,
-        "you paired the first half with the second half; pair neighbours: (0, 1), (2, 3), ...":
-            (indices[:half] << 4) | indices[half:],
-        "the first index must be shifted into the high nibble (<< 4) before combining": even | odd,
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(2**20 // blocksize * blocksize, generator=gen).reshape(-1, blocksize)
+    return {
+        "that is the median of the largest SIGNED value, max z; the absmax is the largest MAGNITUDE, "
+        "max |z|, which sits further out (both tails count)": float(norm.ppf(0.5 ** (1 / blocksize))),
+        "that is the mean of the block absmax; the exercise asks for the median (the value half of the "
+        "blocks stay below)": z.abs().amax(dim=1).mean().item(),
+        "that is the mean of the largest SIGNED value (about 2.4 sigma for 64); the absmax takes |z|":
+            z.amax(dim=1).mean().item(),
     }
-    if not torch.equal(got.to(torch.int64), expected.to(torch.int64)):
-        raise AssertionError(_first_slip(got.to(torch.int64), {k: v.long() for k, v in slips.items()})
-                             or f"{int((got.long() != expected.long()).sum())} of {expected.numel()} bytes are "
-                                "wrong; expected indices[0::2] << 4 | indices[1::2]")
-    if got.dtype != torch.uint8:
-        raise AssertionError(f"the values are right but the dtype is {got.dtype}; return uint8 (.to(torch.uint8))")
-    print("Correct: pack_nibbles stores two indices per byte in bitsandbytes' order.")
 
 
-# ---------------------------------------------------------------- exercise 2: blockwise absmax
+@exercise(1, hint="the median m solves P(all B values have |z| <= m) = 1/2, and the B values are "
+                  "independent; scipy.stats.norm.ppf inverts the normal's distribution function")
+def check_absmax_in_sigmas(absmax_in_sigmas: Callable) -> str:
+    """Check ``absmax_in_sigmas(blocksize: int) -> float``: the median of a block's absmax, in sigmas."""
+    for blocksize in ABSMAX_BLOCKSIZES:
+        got = call(absmax_in_sigmas, blocksize)
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            raise AssertionError(f"absmax_in_sigmas must return a number, got {type(got).__name__}") from None
+        expected = _median_absmax(blocksize)
+        if abs(got - expected) <= ABSMAX_TOLERANCE:
+            continue
+        for message, wrong in _absmax_slips(blocksize).items():
+            if abs(got - wrong) <= ABSMAX_TOLERANCE:
+                raise AssertionError(f"blocksize {blocksize}: {got:.3f} sigma; {message}")
+        raise AssertionError(f"blocksize {blocksize}: got {got:.3f} sigma, expected about {expected:.3f}")
+    shown = ", ".join(f"{b}: {_median_absmax(b):.2f}" for b in ABSMAX_BLOCKSIZES)
+    return f"the median absmax in sigmas is right (blocksize {shown})"
 
 
-def check_blockwise_absmax(blockwise_absmax: Callable) -> None:
-    """Check ``blockwise_absmax(w, blocksize) -> float32 (w.numel() // blocksize,)``."""
-    gen = torch.Generator().manual_seed(4)
-    w = torch.randn(6, 128, generator=gen)  # non-square, and blocks (64) shorter than a row (128)
-    w[2, 70] = -9.0                          # the largest magnitude of its block is negative
-    for blocksize in (64, 32):
-        got = _call(blockwise_absmax, w, blocksize)
-        expected = reference_absmax(w, blocksize)
-        if got.shape != expected.shape:
-            hint = (" (one value per row: blocks are chunks of the FLATTENED tensor, w.reshape(-1, blocksize))"
-                    if got.numel() == w.shape[0] else "")
-            raise AssertionError(f"with blocksize {blocksize} a tensor of {w.numel()} values has "
-                                 f"{expected.numel()} blocks, so the result has shape {tuple(expected.shape)}; "
-                                 f"you returned {tuple(got.shape)}{hint}")
-        flat = w.reshape(-1)
-        slips = {
-            "take the absolute value before the max: a block's scale must also cover its most negative value":
-                flat.reshape(-1, blocksize).amax(dim=1),
-            "blocks must be contiguous chunks of the flattened tensor (w.reshape(-1, blocksize)), "
-            "not strided columns": flat.reshape(blocksize, -1).abs().amax(dim=0),
-        }
-        if not torch.allclose(got.float(), expected):
-            raise AssertionError(_first_slip(got.float(), slips)
-                                 or f"with blocksize {blocksize}, {int((got.float() != expected).sum())} of "
-                                    f"{expected.numel()} scales are wrong; expected w.reshape(-1, blocksize)"
-                                    ".abs().amax(dim=1)")
-    print("Correct: blockwise_absmax gives one scale per contiguous block.")
+# ---------------------------------------------------------------- exercise 2: which scale
 
 
-# ---------------------------------------------------------------- exercise 3: nearest code value
+SCALE_CASES = [(row, col, n_cols, blocksize)
+               for n_cols, blocksize in ((256, 64), (64, 128), (96, 64), (100, 64), (7, 32))
+               for row in (0, 1, 2, 5) for col in sorted({0, 1, n_cols // 2, n_cols - 1})]
 
 
-def check_nearest_index(nearest_index: Callable) -> None:
-    """Check ``nearest_index(scaled: (n,) in [-1, 1], code: (16,)) -> integer (n,)`` on NF4.
-
-    Values exactly halfway between two code values are left out: any tie rule passes.
-    """
-    code = nf4_code()
-    scaled = torch.rand(500, generator=torch.Generator().manual_seed(5)) * 2 - 1
-    scaled = torch.cat([scaled, code, torch.tensor([-1.0, 1.0, 0.0])])
-    got = _call(nearest_index, scaled, code)
-    expected = nearest_code(scaled, code)
-    if got.is_floating_point():
-        raise AssertionError("return the INDEX of the nearest code value (an integer tensor), not the value "
-                             "itself: 4-bit storage keeps only the index")
-    if got.shape != expected.shape:
-        raise AssertionError(f"expected one index per value, shape {tuple(expected.shape)}; got {tuple(got.shape)}")
-    distance = (scaled[:, None] - code[None, :])
-    slips = {
-        "take the absolute difference |x - code| before argmin: without it the most negative difference wins":
-            distance.argmin(dim=1),
-        "round to the code value just below (searchsorted alone); compare the distances to both neighbours":
-            (torch.searchsorted(code, scaled, right=True) - 1).clamp(0, 15),
+def _scale_slips(row: int, col: int, n_cols: int, blocksize: int) -> dict[str, int]:
+    return {
+        "that assumes every row holds a whole number of blocks (row * (n_cols // blocksize) + "
+        "col // blocksize): true only when n_cols is a multiple of blocksize. Blocks are chunks of the "
+        "FLATTENED tensor and can cross rows. This is the very assumption that makes bitsandbytes' CPU "
+        "dequantize wrong (see 'When the reference is wrong')": row * (n_cols // blocksize) + col // blocksize,
+        "blocks do not restart at each row: count the values before (row, col) in the flattened tensor":
+            col // blocksize,
+        "one scale per row is what per-channel quantization does; here blocks are chunks of the flattened "
+        "tensor": row,
+        "that is the position inside the block (% blocksize); the block number is the integer quotient //":
+            (row * n_cols + col) % blocksize,
     }
-    if not torch.equal(got.long(), expected):
-        raise AssertionError(_first_slip(got.long(), slips)
-                             or f"{int((got.long() != expected).sum())} of {len(expected)} indices are wrong; "
-                                "expected (scaled[:, None] - code).abs().argmin(dim=1)")
-    print("Correct: nearest_index picks the nearest NF4 value.")
+
+
+@exercise(2, hint="first find the position of (row, col) in the flattened (row-major) tensor")
+def check_scale_index(scale_index: Callable) -> str:
+    """Check ``scale_index(row, col, n_cols, blocksize) -> int`` on rows shorter and longer than a block."""
+    for row, col, n_cols, blocksize in SCALE_CASES:
+        got = call(scale_index, row, col, n_cols, blocksize)
+        expected = (row * n_cols + col) // blocksize
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if not isinstance(got, int) or isinstance(got, bool):
+            if isinstance(got, float) and got.is_integer():
+                got = int(got)
+            else:
+                raise AssertionError(f"scale_index must return an int (an index into absmax), got {got!r}")
+        if got == expected:
+            continue
+        where = f"(row {row}, col {col}) with {n_cols} columns in blocks of {blocksize}: got {got}, expected {expected}"
+        for message, wrong in _scale_slips(row, col, n_cols, blocksize).items():
+            if got == wrong:
+                raise AssertionError(f"{message}\n{where}")
+        raise AssertionError(where)
+    return f"scale_index is right on {len(SCALE_CASES)} positions, rows longer and shorter than a block"
+
+
+# ---------------------------------------------------------------- exercise 3: bytes stored
+
+
+STORAGE_CASES = [((64, 64), 64, False), ((3, 100), 64, False), ((5, 7), 64, False), ((1,), 32, False),
+                 ((300, 64), 32, True), ((64, 64), 64, True), ((3, 100), 64, True), ((1024, 1024), 64, True),
+                 ((5, 7), 128, True)]
+
+
+def _bnb_bytes(shape: tuple[int, ...], blocksize: int, double_quant: bool) -> int:
+    """Bytes of bitsandbytes' own tensors: packed weights, absmax, and the nested state's tensors."""
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    import bitsandbytes.functional as bnb_f
+
+    w = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    packed, state = bnb_f.quantize_4bit(w, blocksize=blocksize, quant_type="nf4", compress_statistics=double_quant)
+    tensors = [packed, state.absmax] + ([state.offset, state.state2.absmax] if double_quant else [])
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _ceil(n: int, d: int) -> int:
+    return -(-n // d)
+
+
+def _storage_slips(shape: tuple[int, ...], blocksize: int, double_quant: bool) -> dict[str, int]:
+    """What each slip answers for one case (a double-quantization slip answers right without it)."""
+    numel = math.prod(shape)
+    packed, blocks, floor_blocks = _ceil(numel, 2), _ceil(numel, blocksize), numel // blocksize
+
+    def scales(n_blocks: int, offset: int = 4, level2: Callable[[int, int], int] = _ceil) -> int:
+        return n_blocks + 4 * level2(n_blocks, 256) + offset if double_quant else 4 * n_blocks
+
+    right = packed + scales(blocks)
+    return {
+        "the last block is partial when numel is not a multiple of blocksize, and it still gets its own "
+        "absmax: ceil(numel / blocksize) scales": packed + scales(floor_blocks),
+        "an odd number of indices still fills a whole last byte: ceil(numel / 2) bytes": numel // 2 + scales(blocks),
+        "one index is 4 bits, so two share a byte: ceil(numel / 2) bytes, not numel": numel + scales(blocks),
+        "double quantization stores the scales as 1 byte each, not as float32":
+            packed + 4 * blocks if double_quant else right,
+        "you counted the first-level float32 absmax as well; double quantization replaces it":
+            packed + 4 * blocks + scales(blocks) if double_quant else right,
+        "double quantization adds one float32 offset per tensor (the mean that was subtracted)":
+            packed + scales(blocks, offset=0),
+        "the second level has a partial block too: ceil(n_blocks / 256) float32 scales":
+            packed + scales(blocks, level2=lambda n, d: n // d),
+    }
+
+
+@exercise(3, hint="count three things: packed indices (two per byte), one scale per block (the last may "
+                  "be partial), and with double_quant the 8-bit codes, second-level scales and one offset")
+def check_storage_bytes(storage_bytes: Callable) -> str:
+    """Check ``storage_bytes(shape, blocksize, double_quant) -> int`` against bitsandbytes' ``QuantState``.
+
+    A slip is named when the answers equal that slip's on every case (several slips give the same
+    number on some shapes, e.g. a missing offset and a missing partial second-level block).
+    """
+    answers = [call(storage_bytes, *case) for case in STORAGE_CASES]
+    expected = [_bnb_bytes(*case) for case in STORAGE_CASES]
+    wrong = [i for i, (got, want) in enumerate(zip(answers, expected)) if got != want]
+    if not wrong:
+        return f"storage_bytes equals the bytes of bitsandbytes' QuantState on {len(STORAGE_CASES)} shapes"
+    first = wrong[0]
+    shape, blocksize, double_quant = STORAGE_CASES[first]
+    where = (f"shape {shape}, blocksize {blocksize}, double_quant={double_quant}: got {answers[first]!r}, "
+             f"bitsandbytes stores {expected[first]:,} bytes")
+    slips = [_storage_slips(*case) for case in STORAGE_CASES]
+    for message in slips[0]:
+        if all(got == slip[message] for got, slip in zip(answers, slips)):
+            raise AssertionError(f"{message}\n{where}")
+    raise AssertionError(where)
+
+
+__all__ = ["check_absmax_in_sigmas", "check_scale_index", "check_storage_bytes"]

@@ -1,12 +1,15 @@
-"""LoRA from scratch in plain PyTorch: the layer, putting it into a model, and rank analysis.
+"""LoRA from scratch in plain PyTorch: the layer, putting it into a model, merging, rank analysis.
 
-    from lorakit.lora import LoRALinear, inject_lora, merge_lora, lora_state_dict
+    from lorakit.lora import LoRALinear, inject_lora, merge_lora, merge_and_unload, lora_state_dict
 """
-from .inject import ALL_LINEAR, find_targets, inject_lora, lora_layers, lora_state_dict, merge_lora
+from .inject import (ALL_LINEAR, find_targets, inject_lora, lora_layers, lora_state_dict,
+                     mark_only_lora_as_trainable)
 from .layer import LoRALinear, scaling_factor
+from .merge import merge_and_unload, merge_lora, unmerge_lora
 from .svd import low_rank_approximation, truncation_errors
 
 __all__ = [
     "ALL_LINEAR", "LoRALinear", "find_targets", "inject_lora", "lora_layers", "lora_state_dict",
-    "low_rank_approximation", "merge_lora", "scaling_factor", "truncation_errors",
+    "low_rank_approximation", "mark_only_lora_as_trainable", "merge_and_unload", "merge_lora",
+    "scaling_factor", "truncation_errors", "unmerge_lora",
 ]

@@ -1,9 +1,11 @@
-"""Putting LoRA into a model, taking it out again, and saving only the adapter.
+"""Putting LoRA into a model, freezing everything else, and saving only the adapter.
 
 ``inject_lora`` swaps the chosen ``nn.Linear`` children of any model for :class:`LoRALinear`
-wrappers and freezes everything else, as PEFT's ``get_peft_model`` does. Module names are matched
-the way PEFT matches a list of ``target_modules``: a module is a target when its full name equals
-the entry or ends with ``"." + entry`` (``"q_proj"`` matches ``model.layers.0.self_attn.q_proj``).
+wrappers and freezes everything else with :func:`mark_only_lora_as_trainable` (litgpt's name), as
+PEFT's ``get_peft_model`` does. Module names are matched the way PEFT matches a list of
+``target_modules``: a module is a target when its full name equals the entry or ends with
+``"." + entry`` (``"q_proj"`` matches ``model.layers.0.self_attn.q_proj``). Taking LoRA out again
+(merging) is :mod:`lorakit.lora.merge`.
 """
 from __future__ import annotations
 
@@ -77,7 +79,7 @@ def find_targets(model: nn.Module, target_modules: str | Iterable[str]) -> list[
 
 def _check_target(name: str, module: nn.Module) -> None:
     if isinstance(module, LoRALinear):
-        raise ValueError(f"{name} already has LoRA; merge_lora() it first or pick another module")
+        raise ValueError(f"{name} already has LoRA; merge_and_unload() it first or pick another module")
     if not isinstance(module, nn.Linear):
         raise TypeError(f"target {name} is a {type(module).__name__}, not an nn.Linear; "
                         f"name its linear children instead (e.g. {_linear_suffixes(module)})")
@@ -88,16 +90,24 @@ def _linear_suffixes(model: nn.Module) -> list[str]:
     return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
 
 
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
+def mark_only_lora_as_trainable(model: nn.Module) -> nn.Module:
+    """Freeze every parameter of ``model`` except the ``lora_A`` / ``lora_B`` weights, in place.
+
+    litgpt's ``mark_only_lora_as_trainable`` (with ``bias="none"``, PEFT's default too): biases and
+    the frozen base weights inside each :class:`LoRALinear` stay frozen. Returns ``model``.
+    """
+    model.requires_grad_(False)
+    for _, layer in lora_layers(model):
+        layer.lora_A.requires_grad_(True)
+        layer.lora_B.requires_grad_(True)
+    return model
 
 
 def inject_lora(model: nn.Module, target_modules: str | Iterable[str], r: int, lora_alpha: float,
                 lora_dropout: float = 0.0, use_rslora: bool = False) -> nn.Module:
     """Wrap the target ``nn.Linear`` layers of ``model`` in :class:`LoRALinear`, in place.
 
-    Every parameter of ``model`` is frozen; only the new ``lora_A`` / ``lora_B`` weights train.
+    Then :func:`mark_only_lora_as_trainable`: only the ``lora_A`` / ``lora_B`` weights train.
     Because B starts at zero, the model's outputs are unchanged until the first optimizer step.
 
     Args:
@@ -111,23 +121,10 @@ def inject_lora(model: nn.Module, target_modules: str | Iterable[str], r: int, l
     """
     scaling_factor(r, lora_alpha, use_rslora)  # fail on a bad r / alpha before touching the model
     names = find_targets(model, target_modules)
-    model.requires_grad_(False)
     for name in names:
         base = model.get_submodule(name)
-        _set_submodule(model, name, LoRALinear(base, r, lora_alpha, lora_dropout, use_rslora))
-    return model
-
-
-def merge_lora(model: nn.Module) -> nn.Module:
-    """Fold every LoRA update into its base weight and put the plain layers back, in place.
-
-    Afterwards the model has no LoRA modules: each wrapper is replaced by its ``base_layer``,
-    whose weight is now W0 + scaling·B·A. Parameters stay frozen as they were. Returns ``model``.
-    """
-    for name, layer in list(lora_layers(model)):
-        layer.merge()
-        _set_submodule(model, name, layer.base_layer)
-    return model
+        model.set_submodule(name, LoRALinear(base, r, lora_alpha, lora_dropout, use_rslora))
+    return mark_only_lora_as_trainable(model)
 
 
 def lora_state_dict(model: nn.Module) -> dict[str, Tensor]:

@@ -20,8 +20,8 @@ from torch import nn
 def scaling_factor(r: int, lora_alpha: float, use_rslora: bool = False) -> float:
     """The factor s in h = W0·x + s·B·A·x.
 
-    LoRA (Hu et al., §4.1) uses s = α / r, so that changing r does not force a retune of the
-    learning rate when α is fixed. rsLoRA (Kalajdzievski 2023, arXiv 2312.03732) shows that α / r
+    LoRA (Hu et al., §4.1) uses s = α / r, which reduces the need to retune the learning rate
+    when r changes and α is fixed. rsLoRA (Kalajdzievski 2023, arXiv 2312.03732) shows that α / r
     shrinks the update as r grows (B·A·x grows like √r, not r) and uses s = α / √r instead.
 
     Args:

@@ -121,16 +121,25 @@ def plot_blocksize_sweep(blocksizes: Sequence[int], mse: Mapping[str, Sequence[f
     return fig
 
 
-def plot_perplexity(ppl: Mapping[str, float], title: str = "Held-out perplexity after fake quantization"):
-    """One bar per storage format; the dashed line is the first entry (the unquantized model)."""
+def plot_perplexity(ppl: Mapping[str, float | Sequence[float]],
+                    title: str = "Held-out perplexity after fake quantization"):
+    """One bar per storage format; the dashed line is the first entry (the unquantized model).
+
+    A value is a perplexity, or a ``(perplexity, low, high)`` interval such as
+    :func:`lorakit.evaluate.perplexity_ci` returns, drawn as an error bar.
+    """
     fig, ax = plt.subplots(figsize=(6, 3.5))
     names = list(ppl)
-    ax.bar(names, [ppl[n] for n in names], color=[CODE_COLOURS.get(n, "tab:purple") for n in names])
-    ax.axhline(ppl[names[0]], color="black", linestyle="--", linewidth=1, label=f"{names[0]} baseline")
-    low, high = min(ppl.values()), max(ppl.values())
+    rows = [tuple(ppl[n])[:3] if isinstance(ppl[n], Sequence) else (ppl[n],) * 3 for n in names]
+    centre = [r[0] for r in rows]
+    errors = [[r[0] - r[1] for r in rows], [r[2] - r[0] for r in rows]]
+    ax.bar(names, centre, color=[CODE_COLOURS.get(n, "tab:purple") for n in names],
+           yerr=errors, capsize=4, ecolor="black")
+    ax.axhline(centre[0], color="black", linestyle="--", linewidth=1, label=f"{names[0]} baseline")
+    low, high = min(r[1] for r in rows), max(r[2] for r in rows)
     ax.set_ylim(low - 0.6 * (high - low) - 1e-3 * low, high + 0.3 * (high - low) + 1e-3 * high)
     ax.set_xlabel("storage format of the linear weights")
-    ax.set_ylabel("perplexity (lower is better)")
+    ax.set_ylabel("perplexity (lower is better)" + (", 95% interval" if any(r[1] != r[2] for r in rows) else ""))
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -4,9 +4,11 @@
 * :mod:`.codes`: FP4, INT4 and the 8-bit dynamic code; code books by name.
 * :mod:`.blockwise`: blockwise absmax scaling and nearest-code rounding.
 * :mod:`.packing`: two 4-bit indices per byte.
-* :mod:`.quantize`: ``quantize_4bit`` / ``dequantize_4bit``.
+* :mod:`.quantize`: ``quantize_4bit`` -> ``(packed, QuantState)`` -> ``dequantize_4bit``;
+  ``QuantState.from_bitsandbytes`` reads bitsandbytes' state, so its bytes decode here too. Its
+  docstring lists every known difference from bitsandbytes (one is a bitsandbytes bug).
 * :mod:`.double_quant`: the block scales in 8 bits.
-* :mod:`.memory`: bits per parameter.
+* :mod:`.memory`: bits per parameter (the one owner; :mod:`lorakit.count` imports it).
 * :mod:`.fake`: quantize -> dequantize round trips of a whole model's linear layers.
 * :mod:`.error`: round-trip error and code usage.
 * :mod:`.explorer`: an ipywidgets explorer of code book and block size.
@@ -21,10 +23,10 @@ from .fake import fake_quantize, fake_quantize_model_
 from .memory import bits_per_parameter
 from .nf4 import NF4_OFFSET, nf4_code
 from .packing import byte_table, pack_4bit, unpack_4bit
-from .quantize import dequantize_4bit, quantize_4bit
+from .quantize import QuantState, dequantize_4bit, quantize_4bit
 
 __all__ = [
-    "CODE_BOOKS", "DoubleQuantState", "NF4_OFFSET", "bits_per_parameter", "blockwise_absmax",
+    "CODE_BOOKS", "DoubleQuantState", "NF4_OFFSET", "QuantState", "bits_per_parameter", "blockwise_absmax",
     "byte_table", "code_usage", "dequantize_4bit", "dequantize_blockwise", "describe_quantization",
     "double_dequantize", "double_quantize", "dynamic_code", "fake_quantize", "fake_quantize_model_",
     "fp4_code", "get_code", "int4_code", "nearest_code", "nf4_code", "pack_4bit", "quant_explorer",

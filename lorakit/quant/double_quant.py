@@ -21,7 +21,7 @@ from .codes import dynamic_code
 LUT_SIZE = 65536  # bins over [-1, 1] in bitsandbytes' CPU 8-bit quantizer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DoubleQuantState:
     """The second quantization level: what replaces one float32 absmax per 4-bit block."""
 

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .double_quant import double_dequantize, double_quantize
 from .quantize import dequantize_4bit, quantize_4bit
 
 
@@ -21,10 +20,8 @@ def fake_quantize(w: torch.Tensor, code: str | torch.Tensor = "nf4", blocksize: 
 
     With ``double_quant`` the block scales also go through the 8-bit round trip (QLoRA's NF4+DQ).
     """
-    packed, absmax = quantize_4bit(w, code, blocksize)
-    if double_quant:
-        absmax = double_dequantize(double_quantize(absmax))
-    return dequantize_4bit(packed, absmax, w.shape, code, blocksize, dtype=w.dtype)
+    packed, state = quantize_4bit(w, code, blocksize, double_quant=double_quant)
+    return dequantize_4bit(packed, state)
 
 
 @torch.no_grad()

@@ -1,0 +1,120 @@
+"""The notebook-02 checkers accept right answers, name the slip in wrong ones, and never raise."""
+import pytest
+import torch
+
+from lorakit import exercises
+from lorakit.count import count_lora
+from lorakit.exercises.nb02 import check_adamw_state_bytes, check_build_labels, check_largest_rank
+
+
+@pytest.fixture(autouse=True)
+def not_strict():
+    exercises.set_strict(False)
+    yield
+    exercises.set_strict(False)
+
+
+def right_labels(prompt_ids, answer_ids, eos_id):
+    ids = prompt_ids + answer_ids + [eos_id]
+    return ids, [-100] * len(prompt_ids) + answer_ids + [eos_id]
+
+
+def right_rank(config, target_modules, budget):
+    d, ff, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    head_dim = config.get("head_dim") or d // config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", config["num_attention_heads"]) * head_dim
+    shapes = {"q_proj": (d, d), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (d, d),
+              "gate_proj": (d, ff), "up_proj": (d, ff), "down_proj": (ff, d)}
+    names = list(shapes) if target_modules == "all-linear" else target_modules
+    return budget // (layers * sum(sum(shapes[n]) for n in names))
+
+
+def right_state(model):
+    return sum(2 * p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+
+
+def test_right_answers_pass(capsys):
+    assert check_build_labels(right_labels)
+    assert check_largest_rank(right_rank)
+    assert check_adamw_state_bytes(right_state)
+    assert capsys.readouterr().out.count("✓") == 3
+
+
+def test_right_labels_may_be_tensors():
+    assert check_build_labels(lambda p, a, e: tuple(torch.tensor(x) for x in right_labels(p, a, e)))
+
+
+@pytest.mark.parametrize("check", [check_build_labels, check_largest_rank, check_adamw_state_bytes])
+def test_placeholder_says_not_done_and_does_not_raise(check, capsys):
+    assert check(lambda *args: None) is False
+    assert "not done yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("build, slip", [
+    (lambda p, a, e: (p + a, [-100] * len(p) + a), "not followed by EOS"),
+    (lambda p, a, e: (p + a + [e], ([-100] * len(p) + a + [e])[1:] + [-100]), "shifted"),
+    (lambda p, a, e: (p + a + [e], [0] * len(p) + a + [e]), "-100"),
+    (lambda p, a, e: (p + a + [e], p + [-100] * (len(a) + 1)), "masked the answer"),
+    (lambda p, a, e: (p + a + [e], [-100] * len(p) + a + [-100]), "EOS is masked"),
+    (lambda p, a, e: (p + a + [e], p + a + [e]), "prompt is not masked"),
+    (lambda p, a, e: (p + a + [e], [-100] * len(p) + a), "one label per input id"),
+    (lambda p, a, e: p + a + [e], "pair"),
+    (lambda p, a, e: 1 / 0, "ZeroDivisionError"),
+])
+def test_label_slips_are_named(build, slip, capsys):
+    assert check_build_labels(build) is False
+    out = capsys.readouterr().out
+    assert "not right yet" in out and slip in out, out
+
+
+def no_gqa_rank(config, targets, budget):
+    return right_rank({**config, "num_key_value_heads": config["num_attention_heads"]}, targets, budget)
+
+
+def one_layer_rank(config, targets, budget):
+    return right_rank({**config, "num_hidden_layers": 1}, targets, budget)
+
+
+@pytest.mark.parametrize("rank, slip", [
+    (no_gqa_rank, "grouped-query attention"),
+    (lambda c, t, b: right_rank(c, t, b) + 1, "round down"),
+    (one_layer_rank, "num_hidden_layers"),
+    (lambda c, t, b: 2 * right_rank(c, t, b) + 3, "over the budget"),
+    (lambda c, t, b: max(1, right_rank(c, t, b) // 2), "not the largest"),
+    (lambda c, t, b: float(right_rank(c, t, b)), "as an int"),
+])
+def test_budget_slips_are_named(rank, slip, capsys):
+    assert check_largest_rank(rank) is False
+    out = capsys.readouterr().out
+    assert "not right yet" in out and slip in out, out
+
+
+def test_budget_cases_are_all_reachable():
+    """Every case allows r >= 1, and the slips differ from the answer (else a slip would pass)."""
+    from lorakit.exercises.nb02 import BUDGET_CASES
+    from lorakit.count import load_config_dict
+    for name, targets, budget in BUDGET_CASES:
+        config = load_config_dict(name)
+        right = right_rank(config, targets, budget)
+        assert right >= 1 and right == budget // count_lora(name, targets, 1).trainable
+    assert any(no_gqa_rank(load_config_dict(n), t, b) != right_rank(load_config_dict(n), t, b)
+               for n, t, b in BUDGET_CASES)
+
+
+@pytest.mark.parametrize("state, slip", [
+    (lambda m: sum(8 * p.numel() for p in m.parameters()), "only the trainable"),
+    (lambda m: sum(4 * p.numel() for p in m.parameters() if p.requires_grad), "that is half"),
+    (lambda m: sum(2 * p.numel() for p in m.parameters() if p.requires_grad), "bytes per entry"),
+    (lambda m: sum(8 * p.numel() for _, p in m.named_parameters(remove_duplicate=False) if p.requires_grad), "tied"),
+    (lambda m: 12345, "expected"),
+])
+def test_state_slips_are_named(state, slip, capsys):
+    assert check_adamw_state_bytes(state) is False
+    out = capsys.readouterr().out
+    assert "not right yet" in out and slip in out, out
+
+
+def test_strict_mode_raises_on_a_wrong_answer():
+    exercises.set_strict(True)
+    with pytest.raises(AssertionError, match="Exercise 1"):
+        check_build_labels(lambda p, a, e: (p + a, p + a))

@@ -1,0 +1,118 @@
+"""The notebook-06 checkers: right answers pass, placeholders and the usual slips are named, nothing raises."""
+import pytest
+import torch
+
+from lorakit import exercises
+from lorakit.exercises import nb06
+
+
+@pytest.fixture(autouse=True)
+def not_strict(monkeypatch):
+    monkeypatch.setattr(exercises, "_strict", False)  # restored after each test
+
+
+def outcome(checker, fn, capsys):
+    ok = checker(fn)
+    return ok, capsys.readouterr().out.strip()
+
+
+# ---------------------------------------------------------------- exercise 1
+
+
+def pool_right(x, group_size):
+    return x.unflatten(-1, (-1, group_size)).sum(-1)
+
+
+@pytest.mark.parametrize("fn,expected", [
+    (lambda x, g: x.unflatten(-1, (-1, g)).mean(-1), "mean of each group"),
+    (lambda x, g: x.unflatten(-1, (-1, g)).mean(-1) * (x.shape[-1] // g), "PEFT's variant"),
+    (lambda x, g: x.unflatten(-1, (g, -1)).sum(-2), "strided"),
+    (lambda x, g: x.unflatten(-1, (-1, g)).sum(-1, keepdim=True), "has shape"),
+    (lambda x, g: x.sum(-1), "has shape"),
+])
+def test_pool_groups_slips(fn, expected, capsys):
+    ok, line = outcome(nb06.check_pool_groups, fn, capsys)
+    assert not ok and line.startswith("Exercise 1: not right yet:") and expected in line
+
+
+def test_pool_groups_right_and_not_done(capsys):
+    assert outcome(nb06.check_pool_groups, pool_right, capsys) == (True, "Exercise 1: ✓ pool_groups sums consecutive "
+                                                                        "groups, for any leading dimensions")
+    ok, line = outcome(nb06.check_pool_groups, lambda x, g: None, capsys)
+    assert not ok and line.startswith("Exercise 1: not done yet:")
+
+
+def test_pool_groups_in_place_is_caught(capsys):
+    def in_place(x, g):
+        x.mul_(1)
+        x.add_(1)
+        return pool_right(x, g)
+    ok, line = outcome(nb06.check_pool_groups, in_place, capsys)
+    assert not ok and "in place" in line
+
+
+# ---------------------------------------------------------------- exercise 2
+
+
+def zeros_right(zeros, scales, A, B, scaling, group_size):
+    return zeros - scaling * (B @ A) / group_size / scales
+
+
+@pytest.mark.parametrize("fn,expected", [
+    (lambda z, s, A, B, k, g: z + k * (B @ A) / g / s, "sign is flipped"),
+    (lambda z, s, A, B, k, g: z - k * (B @ A) / s, "SUM pooling"),
+    (lambda z, s, A, B, k, g: z - k * (B @ A) / g * s, "you multiplied"),
+    (lambda z, s, A, B, k, g: z - k * (B @ A) / g, "forgot to divide by scales"),
+    (lambda z, s, A, B, k, g: z - (B @ A) / g / s, "`scaling`"),
+    (lambda z, s, A, B, k, g: (z - k * (B @ A) / g / s).T, "transposed"),
+    (lambda z, s, A, B, k, g: z - k * (B @ A) / g / s + 0.3, "do not reproduce"),
+])
+def test_merged_zeros_slips(fn, expected, capsys):
+    ok, line = outcome(nb06.check_merged_zeros_mean_pool, fn, capsys)
+    assert not ok and line.startswith("Exercise 2: not right yet:") and expected in line
+
+
+def test_merged_zeros_right_in_place_and_not_done(capsys):
+    ok, line = outcome(nb06.check_merged_zeros_mean_pool, zeros_right, capsys)
+    assert ok and line.startswith("Exercise 2: ✓")
+
+    def in_place(zeros, scales, A, B, scaling, group_size):
+        zeros -= scaling * (B @ A) / group_size / scales
+        return zeros
+    ok, line = outcome(nb06.check_merged_zeros_mean_pool, in_place, capsys)
+    assert not ok and "in place" in line
+    ok, line = outcome(nb06.check_merged_zeros_mean_pool, lambda *a: None, capsys)
+    assert not ok and line.startswith("Exercise 2: not done yet:")
+
+
+# ---------------------------------------------------------------- exercise 3
+
+
+@pytest.mark.parametrize("fn,expected", [
+    (lambda o, i, r, g: min(r, o, i), "only in // group_size distinct columns"),
+    (lambda o, i, r, g: min(r, i // g), "at most out_features"),
+    (lambda o, i, r, g: min(i // g, o), "at most r"),
+    (lambda o, i, r, g: i // g, "at most r"),
+    (lambda o, i, r, g: 1, "count the distinct columns"),
+    (lambda o, i, r, g: "4", "must return an int"),
+])
+def test_max_update_rank_slips(fn, expected, capsys):
+    ok, line = outcome(nb06.check_max_update_rank, fn, capsys)
+    assert not ok and line.startswith("Exercise 3: not right yet:") and expected in line
+
+
+def test_max_update_rank_right_and_matches_real_updates(capsys):
+    ok, line = outcome(nb06.check_max_update_rank, lambda o, i, r, g: min(r, i // g, o), capsys)
+    assert ok and "✓" in line
+    from lorakit.qalora import QALoRALinear
+    for out, inp, r, g in [(8, 64, 16, 8), (48, 64, 8, 16), (48, 64, 8, 64), (48, 64, 2, 16)]:
+        layer = QALoRALinear(torch.nn.Linear(inp, out), r, 1, g)
+        torch.nn.init.normal_(layer.lora_B.weight)
+        assert torch.linalg.matrix_rank(layer.delta_weight()).item() == nb06._rank(out, inp, r, g)
+
+
+def test_strict_mode_raises_on_a_wrong_answer(capsys):
+    exercises.set_strict(True)
+    with pytest.raises(AssertionError, match="Exercise 3: not right yet"):
+        nb06.check_max_update_rank(lambda o, i, r, g: 1)
+    assert nb06.check_max_update_rank(lambda o, i, r, g: min(r, i // g, o)) is True

@@ -1,0 +1,128 @@
+"""The LongLoRA notebook's checkers accept right answers, report stubs, and name the slip in wrong ones."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lorakit.exercises import set_strict
+from lorakit.exercises.nb07 import (check_interpolated_angles, check_leak_free_score_flops,
+                                    check_rolled_s2_attention, leak_free_flops)
+
+
+@pytest.fixture(autouse=True)
+def lenient():
+    set_strict(False)
+    yield
+    set_strict(False)
+
+
+def rolled(q, k, v, group_size, heads=None, direction=-1, back=True):
+    B, H, N, D = q.shape
+    heads = slice(H // 2, None) if heads is None else heads
+    q, k, v = (x.clone() for x in (q, k, v))
+    for x in (q, k, v):
+        x[:, heads] = x[:, heads].roll(direction * (group_size // 2), dims=2)
+
+    def split(x):
+        return x.reshape(B, H, N // group_size, group_size, D).transpose(1, 2).reshape(-1, H, group_size, D)
+
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), is_causal=True)
+    out = out.reshape(B, N // group_size, H, group_size, D).transpose(1, 2).reshape(B, H, N, D)
+    if back:
+        out[:, heads] = out[:, heads].roll(-direction * (group_size // 2), dims=2)
+    return out
+
+
+def leak_free(q, k, v, G):
+    from lorakit.longlora import s2_attention as reference
+    return reference(q, k, v, G)
+
+
+def right_flops(N, G, d, H):
+    plain = N // G * G * G
+    shifted = (N // G - 1) * G * G + 2 * (G // 2) ** 2
+    return 2 * d * (H // 2 * plain + (H - H // 2) * shifted)
+
+
+def right_angles(positions, head_dim, theta, factor):
+    i = torch.arange(head_dim // 2, dtype=torch.float64)
+    return positions.double()[:, None] / factor * theta ** (-2 * i / head_dim)
+
+
+def test_right_answers_pass(capsys):
+    assert check_rolled_s2_attention(rolled)
+    assert check_leak_free_score_flops(right_flops)
+    assert check_interpolated_angles(right_angles)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 3 and "4.27x fewer" in out
+
+
+@pytest.mark.parametrize("check", [check_rolled_s2_attention, check_leak_free_score_flops, check_interpolated_angles])
+def test_stubs_are_not_done(check, capsys):
+    assert check(lambda *args: None) is False
+    assert "not done yet" in capsys.readouterr().out
+
+
+def test_strict_mode_raises():
+    set_strict(True)
+    try:
+        with pytest.raises(AssertionError):
+            check_leak_free_score_flops(lambda *a: None)
+    finally:
+        set_strict(False)
+
+
+@pytest.mark.parametrize("fn, slip", [
+    (lambda q, k, v, G: rolled(q, k, v, G, heads=slice(0, 0)), "no head is shifted"),
+    (lambda q, k, v, G: rolled(q, k, v, G, back=False), "not rolled back"),
+    (lambda q, k, v, G: rolled(q, k, v, G, heads=slice(0, q.shape[1] // 2)), "FIRST half"),
+    (lambda q, k, v, G: rolled(q, k, v, G, heads=slice(None)), "every head is shifted"),
+    (lambda q, k, v, G: __import__("lorakit.longlora", fromlist=["x"]).s2_attention(q, k, v, G), "checked against"),
+    (lambda q, k, v, G: leak_free(q, k, v, G), "leak-free cut"),
+    (lambda q, k, v, G: q[:, :, :4], "input's shape"),
+])
+def test_rolled_slips_are_named(fn, slip, capsys):
+    assert check_rolled_s2_attention(fn) is False
+    assert slip in capsys.readouterr().out
+
+
+def test_in_place_edit_is_reported(capsys):
+    def in_place(q, k, v, G):
+        q[:, 2:] = q[:, 2:].roll(-G // 2, dims=2)
+        return rolled(q, k, v, G)
+    assert check_rolled_s2_attention(in_place) is False
+    assert "in place" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn, slip", [
+    (lambda N, G, d, H: 2 * d * H * N * N, "full attention"),
+    (lambda N, G, d, H: 2 * d * H * (N // G) * G * G, "G/2 tokens"),
+    (lambda N, G, d, H: right_flops(N, G, d, H) // 2, "2·d FLOPs"),
+    (lambda N, G, d, H: right_flops(N, G, d, H) // H, "number of heads"),
+    (lambda N, G, d, H: 7, "separately"),
+])
+def test_flops_slips_are_named(fn, slip, capsys):
+    assert check_leak_free_score_flops(fn) is False
+    assert slip in capsys.readouterr().out
+
+
+def test_roll_direction_does_not_matter():
+    """Rolling by +G/2 or -G/2 gives the same groups in the same order (they differ by one group)."""
+    q, k, v = (torch.randn(1, 4, 16, 8) for _ in range(3))
+    torch.testing.assert_close(rolled(q, k, v, 4, direction=+1), rolled(q, k, v, 4, direction=-1))
+
+
+def test_leak_free_flops_is_a_bit_below_the_roll():
+    assert leak_free_flops(512, 128, 32, 4) < 2 * 32 * 4 * 512 * 128
+    assert leak_free_flops(512, 512, 32, 4) < 2 * 32 * 4 * 512 * 512
+
+
+@pytest.mark.parametrize("fn, slip", [
+    (lambda p, d, t, f: right_angles(p, d, t, 1 / f), "multiplied by the factor"),
+    (lambda p, d, t, f: right_angles(p, d, t, 1.0), "no interpolation"),
+    (lambda p, d, t, f: p.double()[:, None] / f * t ** (-torch.arange(d // 2) / d), "-2i / head_dim"),
+    (lambda p, d, t, f: p.double()[:, None] / f * t ** (2 * torch.arange(d // 2) / d), "negative exponent"),
+    (lambda p, d, t, f: torch.zeros(3), "shape"),
+])
+def test_angle_slips_are_named(fn, slip, capsys):
+    assert check_interpolated_angles(fn) is False
+    assert slip in capsys.readouterr().out
