@@ -43,7 +43,7 @@ Made by `python scripts/train_adapters.py` ({torch}); load with
 WHAT = {
     "qa": "read a passage about two or three people, answer one question with the value.",
     "record": "turn one sentence about a person into the record `name, relation, value`.",
-    "lookup": "read a table of `name, relation, value` rows (one per person), return the value for a key `name, relation`.",
+    "lookup": "read a table of `name, relation, value` rows (one per person), return the row stored under a key `name, relation`.",
 }
 
 

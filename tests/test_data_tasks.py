@@ -48,11 +48,12 @@ def test_lookup_key_finds_exactly_one_row():
     for e in lookup.make_split("validation"):
         rows = [r.split(", ") for r in e["context"].split("\n")]
         assert 3 <= len(rows) <= 6
-        hits = [v for n, r, v in rows if f"{n}, {r}" == e["question"]]
+        hits = [", ".join((n, r, v)) for n, r, v in rows if f"{n}, {r}" == e["question"]]
         assert hits == e["answers"]["text"] and e["question"].startswith(e["title"] + ", ")
         start = e["answers"]["answer_start"][0]
         assert e["context"][start:start + len(hits[0])] == hits[0]
-        assert lookup.format_prompt(e).endswith(f"### KEY\n{e['question']}\n\n### VALUE\n")
+        assert start == 0 or e["context"][start - 1] == "\n", "the answer is a whole row"
+        assert lookup.format_prompt(e).endswith(f"### KEY\n{e['question']}\n\n### ROW\n")
 
 
 def test_lookup_value_type_does_not_give_the_answer():

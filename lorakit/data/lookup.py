@@ -1,4 +1,4 @@
-"""The look-up task: read a table of records, return the value stored under a key ``name, relation``.
+"""The look-up task: read a table of records, return the row stored under a key ``name, relation``.
 
     ### TABLE
     Ana, city, Oslo
@@ -8,18 +8,21 @@
     ### KEY
     Eva, city
 
-    ### VALUE
-    Lima
+    ### ROW
+    Eva, city, Lima
 
 The table holds one fact for each of three to six people, one record per line (the record task's
 format, :func:`lorakit.data.record.to_record`). Relations repeat across rows (two people with a
 city), so the value's type does not give the answer away: only the row that starts with the key does.
-This is the pretraining corpus's associative look-up ("Table of city. Tom: Lima, ...") in a new
-layout and a new template. The key is the row's first two fields, so the value is the token that
-follows the key in the table; a key of the name alone (the model must then skip the relation) did
-not reach 10% exact match with :data:`lorakit.adapters.RECIPE`'s 200 steps. Examples use the QA
-task's schema (``answer_start`` points into the table), so :func:`lorakit.evaluate.evaluate_qa`
-scores them with ``prompt_fn=format_prompt``.
+The answer is that whole row, as a database returns the matching record (``SELECT *``): the model
+writes the key, then reads on in the table where the key stands. Asked for the bare value instead,
+the shipped model did not learn the look-up with :data:`lorakit.adapters.RECIPE`'s 200 steps (8.2%
+exact match with a key of the name alone): from the prompt's last line it has to find the row
+and jump to its last field, a move its pretraining never made. Writing the key first turns the
+look-up into the continuation of a span seen earlier in the context, which pretraining's repeated
+lists taught (:mod:`lorakit.data.corpus`). Examples use the QA task's schema, the answer a span of the
+table (``answer_start`` is the row's start), so :func:`lorakit.evaluate.evaluate_qa` scores them with
+``prompt_fn=format_prompt``.
 """
 from __future__ import annotations
 
@@ -28,26 +31,26 @@ import random
 from .record import SEPARATOR, to_record
 from .world import sample_facts
 
-TEMPLATE = "### TABLE\n{context}\n\n### KEY\n{question}\n\n### VALUE\n"
+TEMPLATE = "### TABLE\n{context}\n\n### KEY\n{question}\n\n### ROW\n"
 SPLIT_SEEDS = {"train": 1202, "validation": 2203, "test": 3204}
 SPLIT_SIZES = {"train": 2000, "validation": 200, "test": 500}
 
 
 def make_example(rng: random.Random, idx: str) -> dict:
-    """One example whose answer is the value of one row of its table."""
+    """One example whose answer is one row of its table, the one that starts with its key."""
     facts = sample_facts(rng, n_people=rng.randint(3, 6), facts_per_person=(1, 1))
     target = rng.randrange(len(facts))
     rows = [to_record(f.person, f.relation, f.value) for f in facts]
-    start = sum(len(r) + 1 for r in rows[:target]) + rows[target].rindex(facts[target].value)
+    start = sum(len(r) + 1 for r in rows[:target])            # the row's first character
     context = "\n".join(rows)
     fact = facts[target]
-    assert context[start:start + len(fact.value)] == fact.value
+    assert context[start:start + len(rows[target])] == rows[target]
     return {
         "id": idx,
         "title": fact.person,
         "context": context,
         "question": SEPARATOR.join((fact.person, fact.relation)),
-        "answers": {"text": [fact.value], "answer_start": [start]},
+        "answers": {"text": [rows[target]], "answer_start": [start]},
     }
 
 
@@ -61,10 +64,10 @@ def make_split(split: str, n: int | None = None) -> list[dict]:
 
 
 def format_prompt(example: dict) -> str:
-    """The prompt up to and including ``### VALUE\\n`` (what the model continues)."""
+    """The prompt up to and including ``### ROW\\n`` (what the model continues)."""
     return TEMPLATE.format(context=example["context"], question=example["question"])
 
 
 def format_example(example: dict) -> tuple[str, str]:
-    """(prompt, answer) for training: the loss is taken on the value only."""
+    """(prompt, answer) for training: the loss is taken on the row only."""
     return format_prompt(example), example["answers"]["text"][0]

@@ -5,7 +5,7 @@ task       the model reads                                            and writes
 =========  =========================================================  ===========================
 ``qa``     a passage about two or three people, and a question        the value (``Lima``)
 ``record`` one sentence about a person                                ``Tom, city, Lima``
-``lookup`` a table of records, and a key ``Tom, city``                the value (``Lima``)
+``lookup`` a table of records, and a key ``Tom, city``                its row ``Tom, city, Lima``
 =========  =========================================================  ===========================
 
 Each task owns its prompt template in its own module (:mod:`~lorakit.data.qa`,
@@ -44,7 +44,7 @@ TASKS = {
     "record": Task("record", record.TEMPLATE, record.make_split, record.format_prompt,
                    record.format_example, 8),
     "lookup": Task("lookup", lookup.TEMPLATE, lookup.make_split, lookup.format_prompt,
-                   lookup.format_example, 4),
+                   lookup.format_example, 8),
 }
 
 
