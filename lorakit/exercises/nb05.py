@@ -2,9 +2,10 @@
 
 Exercise 1, ``linear_delta(As, Bs, scalings, weights)``: the ΔW that PEFT's ``linear`` combination
 gives, from the adapters' factors (not the exact weighted sum: the factors are added first).
-Exercise 2, ``two_task_weights()`` returning the weights for ``add_weighted_adapter(["qa",
-"lookup"], weights, ..., combination_type=EXERCISE_2_TYPE)``: weights that keep both tasks at or
-above a bar on the *validation* split (so the test split the notebook reports stays untouched).
+Exercise 2, ``two_task_weights()`` returning the weights for
+``add_weighted_adapter(list(EXERCISE_2_ADAPTERS), weights, ..., combination_type=EXERCISE_2_TYPE)``:
+weights that keep both tasks at or above :data:`EXERCISE_2_BAR` on the *validation* split (so the test
+split the notebook reports stays untouched).
 
 Each checker compares with :mod:`lorakit.lora.combine` or a fresh evaluation and names the usual
 slip when the answer is wrong.
@@ -88,11 +89,11 @@ EXERCISE_2_N = 100
 @exercise(2, hint="try a few weight pairs on the validation split; what does each weight scale in ΔW?")
 def check_two_task_weights(two_task_weights: Callable[[], Sequence[float]], peft_model, tokenizer,
                            shipped: bool = True, n: int = EXERCISE_2_N) -> str:
-    """Check that ``add_weighted_adapter(["qa", "lookup"], two_task_weights(), combination_type=...)``
+    """Check that ``add_weighted_adapter(list(EXERCISE_2_ADAPTERS), two_task_weights(), combination_type=...)``
     (:data:`EXERCISE_2_TYPE`) keeps both tasks at or above :data:`EXERCISE_2_BAR` exact match on
     ``n`` validation examples.
 
-    ``peft_model`` must hold adapters named ``qa`` and ``lookup``; it is left as it was. On a model
+    ``peft_model`` must hold the adapters named in :data:`EXERCISE_2_ADAPTERS`; it is left as it was. On a model
     other than the shipped one (``shipped=False``) the adapters are trained only briefly, so the bar
     is not checked: only that the weights are two finite numbers.
     """
