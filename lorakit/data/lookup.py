@@ -16,13 +16,13 @@ format, :func:`lorakit.data.record.to_record`). Relations repeat across rows (tw
 city), so the value's type does not give the answer away: only the row that starts with the key does.
 The answer is that whole row, as a database returns the matching record (``SELECT *``): the model
 writes the key, then reads on in the table where the key stands. Asked for the bare value instead,
-the shipped model did not learn the look-up with :data:`lorakit.adapters.RECIPE`'s 200 steps (8.2%
-exact match with a key of the name alone): from the prompt's last line it has to find the row
-and jump to its last field, a move its pretraining never made. Writing the key first turns the
-look-up into the continuation of a span seen earlier in the context, which pretraining's repeated
-lists taught (:mod:`lorakit.data.corpus`). Examples use the QA task's schema, the answer a span of the
-table (``answer_start`` is the row's start), so :func:`lorakit.evaluate.evaluate_qa` scores them with
-``prompt_fn=format_prompt``.
+the shipped model stayed below the 80% bar with :data:`lorakit.adapters.RECIPE`'s 200 steps: 75.5%
+[69.5, 81.5] exact match on 200 test examples with this key (one seed), 8.2% with a key of the name
+alone (the row answer: 95.6% [93.8, 97.4] on 500). From the prompt's last line it then has to find the row and
+jump to its last field; writing the key first turns the look-up into the continuation of a span seen
+earlier in the context, which pretraining's repeated lists taught (:mod:`lorakit.data.corpus`).
+Examples use the QA task's schema, the answer a span of the table (``answer_start`` is the row's
+start), so :func:`lorakit.evaluate.evaluate_qa` scores them with ``prompt_fn=format_prompt``.
 """
 from __future__ import annotations
 
