@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from lorakit import exercises
-from lorakit.exercises.nb05 import check_linear_delta, check_two_task_weights
+from lorakit.data.tasks import TASKS
+from lorakit.exercises.nb05 import BASE, check_linear_delta, check_route
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,7 @@ def test_right_linear_gets_a_check_mark(capsys):
 def test_placeholder_is_not_done_yet(capsys):
     assert check_linear_delta(lambda *a: None) is False
     assert line(capsys).startswith("Exercise 1: not done yet: ")
-    assert check_two_task_weights(lambda: None, None, None) is False
+    assert check_route(lambda p: None) is False
     assert line(capsys).startswith("Exercise 2: not done yet: ")
 
 
@@ -70,13 +71,29 @@ def test_strict_mode_raises(monkeypatch):
         check_linear_delta(lambda As, Bs, s, w: torch.zeros(6, 5))
 
 
-@pytest.mark.parametrize("weights,match", [([1.0], "two finite numbers"), (["a", 1], "two numbers"),
-                                           ([float("nan"), 1.0], "two finite numbers")])
-def test_weights_must_be_two_numbers(weights, match, capsys):
-    assert check_two_task_weights(lambda: weights, None, None, shipped=False) is False
-    assert match in line(capsys)
+def right_route(prompt):
+    for task in TASKS.values():
+        if prompt.startswith(task.template.split("\n")[0] + "\n"):
+            return task.name
+    return BASE
 
 
-def test_weights_on_a_hub_model_are_not_scored(capsys):
-    assert check_two_task_weights(lambda: [1.0, 1.0], None, None, shipped=False) is True
-    assert "shipped model only" in line(capsys)
+def test_right_routing_is_checked_name_by_name(capsys):
+    assert check_route(right_route, shipped=False) is True
+    assert "routed right" in line(capsys)
+
+
+@pytest.mark.parametrize("route,match", [
+    (lambda p: "qa", "routed wrong, e.g. a 'record' prompt to 'qa'"),
+    (lambda p: right_route(p) if right_route(p) != BASE else "qa", "a '__base__' prompt to 'qa'"),   # no fallback
+    (lambda p: 1 / 0, "raised ZeroDivisionError"),
+])
+def test_routing_slips_are_named(route, match, capsys):
+    assert check_route(route, shipped=False) is False
+    out = line(capsys)
+    assert out.startswith("Exercise 2: not right yet: ") and match in out, out
+
+
+def test_routing_stub_is_not_done(capsys):
+    assert check_route(lambda p: None, shipped=False) is False
+    assert "not done yet" in line(capsys)

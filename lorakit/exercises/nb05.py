@@ -2,10 +2,10 @@
 
 Exercise 1, ``linear_delta(As, Bs, scalings, weights)``: the ΔW that PEFT's ``linear`` combination
 gives, from the adapters' factors (not the exact weighted sum: the factors are added first).
-Exercise 2, ``two_task_weights()`` returning the weights for
-``add_weighted_adapter(list(EXERCISE_2_ADAPTERS), weights, ..., combination_type=EXERCISE_2_TYPE)``:
-weights that keep both tasks at or above :data:`EXERCISE_2_BAR` on the *validation* split (so the test
-split the notebook reports stays untouched).
+Exercise 2, ``route(prompt)``: the adapter name for one prompt of a mixed batch (the task whose
+template the prompt uses, ``"__base__"`` for anything else), checked name by name and then, on the
+shipped model, by the scores of one ``generate(..., adapter_names=...)`` call on *validation* prompts
+(so the test split the notebook reports stays untouched).
 
 Each checker compares with :mod:`lorakit.lora.combine` or a fresh evaluation and names the usual
 slip when the answer is wrong.
@@ -78,57 +78,66 @@ def check_linear_delta(linear_delta: Callable) -> str:
     raise AssertionError(f"ΔW differs from PEFT's linear combination by up to {diff:.3g}")
 
 
-# ---------------------------------------------------------------- exercise 2: weights above a bar
+# ---------------------------------------------------------------- exercise 2: route each prompt
 
-EXERCISE_2_ADAPTERS = ("qa", "lookup")
-EXERCISE_2_TYPE = "svd"
-EXERCISE_2_BAR = 0.8
-EXERCISE_2_N = 100
+EXERCISE_2_PER_TASK = 20     # validation prompts per task in the mixed batch
+EXERCISE_2_BAR = 0.8         # exact match each task must keep in the mixed batch (shipped model)
+BASE = "__base__"            # PEFT's adapter name for "no adapter" in a mixed batch
 
 
-@exercise(2, hint="try a few weight pairs on the validation split; what does each weight scale in ΔW?")
-def check_two_task_weights(two_task_weights: Callable[[], Sequence[float]], peft_model, tokenizer,
-                           shipped: bool = True, n: int = EXERCISE_2_N) -> str:
-    """Check that ``add_weighted_adapter(list(EXERCISE_2_ADAPTERS), two_task_weights(), combination_type=...)``
-    (:data:`EXERCISE_2_TYPE`) keeps both tasks at or above :data:`EXERCISE_2_BAR` exact match on
-    ``n`` validation examples.
+def _routing_batch(per_task: int) -> tuple[list[str], list[str], list[dict | None]]:
+    """Prompts of every task plus prompts in the pretraining format, interleaved; the right name of each."""
+    from ..data.corpus import own_format_prompt
+    from ..data.qa import make_split as qa_split
+    from ..data.tasks import TASKS
 
-    ``peft_model`` must hold the adapters named in :data:`EXERCISE_2_ADAPTERS`; it is left as it was. On a model
-    other than the shipped one (``shipped=False``) the adapters are trained only briefly, so the bar
-    is not checked: only that the weights are two finite numbers.
+    rows = []
+    for i in range(per_task):
+        for task in TASKS.values():
+            example = task.make_split("validation", per_task)[i]
+            rows.append((task.format_prompt(example), task.name, example))
+    plain = qa_split("validation", per_task // 4 or 1)
+    rows += [(own_format_prompt(e), BASE, None) for e in plain]   # a format no adapter was trained on
+    prompts, names, examples = zip(*rows)
+    return list(prompts), list(names), list(examples)
+
+
+@exercise(2, hint="look at how each task's prompt begins (TASKS[name].template); "
+                  "what should a prompt that no adapter was trained on get?")
+def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, shipped: bool = True,
+                per_task: int = EXERCISE_2_PER_TASK) -> str:
+    """Check ``route(prompt) -> adapter name``: the task's adapter for a task prompt, ``"__base__"`` else.
+
+    The batch holds ``per_task`` validation prompts of each task in :data:`lorakit.data.tasks.TASKS`
+    and some questions in the pretraining format (``Q: ... A:``), which no adapter was trained on.
+    Every name must be right. Then, on the shipped model with ``peft_model`` (holding one adapter per
+    task, named after it), one ``generate`` call with ``adapter_names`` answers the whole batch, and
+    each task must keep :data:`EXERCISE_2_BAR` exact match: what merging could not do here.
     """
-    from ..adapters import score
-    from ..data.tasks import get_task
+    from ..data.tasks import TASKS
+    from ..evaluate import exact_match, generate
 
-    weights = call(two_task_weights)
-    try:
-        weights = [float(w) for w in weights]
-    except (TypeError, ValueError):
-        raise AssertionError(f"WEIGHTS must be two numbers, one per adapter {EXERCISE_2_ADAPTERS}") from None
-    if len(weights) != len(EXERCISE_2_ADAPTERS) or not all(math.isfinite(w) for w in weights):
-        raise AssertionError(f"WEIGHTS must be two finite numbers, one per adapter {EXERCISE_2_ADAPTERS}, "
-                             f"got {weights}")
-    if not shipped:
-        return f"weights {weights} accepted (the {EXERCISE_2_BAR:.0%} bar is checked on the shipped model only)"
-    active = peft_model.active_adapter
-    name = "exercise_2"
-    if name in peft_model.peft_config:
-        peft_model.delete_adapter(name)
-    peft_model.add_weighted_adapter(list(EXERCISE_2_ADAPTERS), weights, name, combination_type=EXERCISE_2_TYPE)
-    try:
-        peft_model.set_adapter(name)
-        got = {t: score(peft_model, tokenizer, t, get_task(t).make_split("validation", n)) for t in EXERCISE_2_ADAPTERS}
-    finally:
-        peft_model.set_adapter(active)
-        peft_model.delete_adapter(name)
-    means = {t: sum(v) / len(v) for t, v in got.items()}
+    prompts, truth, examples = _routing_batch(per_task)
+    names = [call(route, p) for p in prompts]
+    wrong = [(t, n) for t, n in zip(truth, names) if n != t]
+    if wrong:
+        t, n = wrong[0]
+        raise AssertionError(f"{len(wrong)} of {len(prompts)} prompts routed wrong, e.g. a {t!r} prompt to {n!r}")
+    if peft_model is None or not shipped:
+        return f"all {len(prompts)} prompts routed right (the scores are checked on the shipped model only)"
+    replies = generate(peft_model, tokenizer, prompts, max_new_tokens=max(t.max_new_tokens for t in TASKS.values()),
+                       adapter_names=names)
+    scores = {}
+    for reply, task, example in zip(replies, truth, examples):
+        if example is not None:
+            scores.setdefault(task, []).append(exact_match(reply, example["answers"]["text"]))
+    means = {t: sum(v) / len(v) for t, v in scores.items()}
     shown = ", ".join(f"{t} {m:.0%}" for t, m in means.items())
     low = [t for t, m in means.items() if m < EXERCISE_2_BAR]
     if low:
-        raise AssertionError(f"with weights {weights}: {shown} on {n} validation examples; "
-                             f"{' and '.join(low)} below {EXERCISE_2_BAR:.0%}")
-    return f"weights {weights} keep both tasks at or above {EXERCISE_2_BAR:.0%} ({shown}, {n} validation examples)"
+        raise AssertionError(f"routed right, but in one mixed batch {shown}: {' and '.join(low)} below "
+                             f"{EXERCISE_2_BAR:.0%}")
+    return f"all {len(prompts)} prompts routed right; one mixed batch keeps every task: {shown}"
 
 
-__all__ = ["EXERCISE_2_ADAPTERS", "EXERCISE_2_BAR", "EXERCISE_2_TYPE", "check_linear_delta",
-           "check_two_task_weights"]
+__all__ = ["BASE", "EXERCISE_2_BAR", "EXERCISE_2_PER_TASK", "check_linear_delta", "check_route"]
