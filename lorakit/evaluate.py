@@ -37,11 +37,17 @@ def answer_in_reply(reply: str, golds: Sequence[str]) -> bool:
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8,
-             batch_size: int = 32, stop_at_newline: bool = True) -> list[str]:
+             batch_size: int = 32, stop_at_newline: bool = True,
+             adapter_names: Sequence[str] | None = None) -> list[str]:
     """Greedy continuations of ``prompts``, cut at the first newline (and at EOS).
 
     Prompts are left-padded so a batch decodes together; the model is put in eval mode.
+    ``adapter_names`` (a PEFT model only): one adapter name per prompt (``"__base__"`` for none),
+    so one batch mixes adapters; it is split into batches along with the prompts.
     """
+    if adapter_names is not None and len(adapter_names) != len(prompts):
+        raise ValueError(f"adapter_names needs one name per prompt: {len(adapter_names)} names, "
+                         f"{len(prompts)} prompts")
     model.eval()
     device = next(model.parameters()).device
     side = tokenizer.padding_side
@@ -50,8 +56,9 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8,
     try:
         for i in range(0, len(prompts), batch_size):
             batch = tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True).to(device)
+            extra = {} if adapter_names is None else {"adapter_names": list(adapter_names[i:i + batch_size])}
             out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **extra)
             new = out[:, batch["input_ids"].shape[1]:]
             for row in tokenizer.batch_decode(new, skip_special_tokens=True):
                 outputs.append(row.split("\n")[0] if stop_at_newline else row)
