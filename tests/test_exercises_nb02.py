@@ -106,6 +106,7 @@ def test_budget_cases_are_all_reachable():
     (lambda m: sum(4 * p.numel() for p in m.parameters() if p.requires_grad), "that is half"),
     (lambda m: sum(2 * p.numel() for p in m.parameters() if p.requires_grad), "bytes per entry"),
     (lambda m: sum(8 * p.numel() for _, p in m.named_parameters(remove_duplicate=False) if p.requires_grad), "tied"),
+    (lambda m: sum(8 * p.numel() for p in m.parameters() if p.requires_grad), "own dtype"),   # 4 bytes hard-coded
     (lambda m: 12345, "expected"),
 ])
 def test_state_slips_are_named(state, slip, capsys):

@@ -130,14 +130,17 @@ def check_largest_rank(largest_rank: Callable) -> str:
 
 
 def _state_cases() -> list[torch.nn.Module]:
-    """A frozen base with a small trainable part, a fully trainable model, and tied weights."""
+    """A frozen base with a small trainable part, a fully trainable model, tied weights, and a
+    bfloat16 model (AdamW keeps its state in each weight's dtype: 2 bytes a number there, not 4)."""
     torch.manual_seed(0)
     frozen = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Linear(16, 4, bias=False))
     frozen[0].requires_grad_(False)
     full = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
     tied = torch.nn.Sequential(torch.nn.Embedding(10, 6), torch.nn.Linear(6, 10, bias=False))
     tied[1].weight = tied[0].weight
-    return [frozen, full, tied]
+    half = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Linear(8, 3)).to(torch.bfloat16)
+    half[0].requires_grad_(False)
+    return [frozen, full, tied, half]
 
 
 def _measured_state_bytes(model: torch.nn.Module) -> int:
@@ -170,13 +173,15 @@ def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
             "each float32 here (4 bytes)": (4 * trainable,),
             "that is the number of state entries; multiply by the bytes per entry (element_size())":
                 (2 * trainable,),
+            "AdamW keeps its state in each weight's own dtype: a bfloat16 weight's state takes 2 bytes a "
+            "number, not 4 (use p.element_size())": (8 * trainable,),
             "a tied weight (one tensor used twice) has one state: count each tensor once": (8 * listed,),
         }
         for message, wrongs in slips.items():
             if got in wrongs:
                 raise AssertionError(f"{message} (expected {expected:,} bytes, got {got:,})")
         raise AssertionError(f"expected {expected:,} bytes (AdamW's state after one step), got {got:,}")
-    return "your estimate equals AdamW's state after a real step, frozen and tied weights included"
+    return "your estimate equals AdamW's state after a real step, frozen weights, tied weights and bfloat16 included"
 
 
 __all__ = ["check_adamw_state_bytes", "check_build_labels", "check_largest_rank"]
