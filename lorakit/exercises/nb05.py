@@ -54,8 +54,8 @@ def _linear_slips(As, Bs, scalings, weights) -> dict[str, torch.Tensor]:
     }
 
 
-@exercise(1, hint="B_i·A_i alone must carry w_i·s_i once: which number goes on A_i, which on B_i, "
-                  "and on which of the two can a minus sign go without cancelling?")
+@exercise(1, hint="B_i·A_i alone must carry w_i·s_i once: which number goes on A_i, which on B_i? "
+                  "(a negative w_i·s_i: its sign on A_i only)")
 def check_linear_delta(linear_delta: Callable) -> str:
     """Check ``linear_delta(As, Bs, scalings, weights) -> ΔW (out, in)`` against
     :func:`lorakit.lora.combine.combine_linear` (itself tested against PEFT)."""
