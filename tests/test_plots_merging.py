@@ -19,6 +19,11 @@ def test_one_labelled_figure_with_a_cell_per_score():
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
     assert [t.get_text() for t in ax.texts] == ["0", "5", "95", "0", "90", "85"]
     assert len(ax.patches) == 3   # the three cells at or above the bar
+    colour_bar = fig.axes[1]
+    assert "%" in colour_bar.get_ylabel()          # in percent, like the cells
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in colour_bar.get_yticklabels()]
+    assert "100%" in ticks and "0%" in ticks, ticks
     plt.close(fig)
 
 

@@ -54,7 +54,8 @@ def _linear_slips(As, Bs, scalings, weights) -> dict[str, torch.Tensor]:
     }
 
 
-@exercise(1, hint="split each w_i·s_i into √|w_i·s_i| for B_i and ±√|w_i·s_i| for A_i, add up, multiply")
+@exercise(1, hint="B_i·A_i alone must carry w_i·s_i once: which number goes on A_i, which on B_i? "
+                  "(a negative w_i·s_i: its sign on A_i only)")
 def check_linear_delta(linear_delta: Callable) -> str:
     """Check ``linear_delta(As, Bs, scalings, weights) -> ΔW (out, in)`` against
     :func:`lorakit.lora.combine.combine_linear` (itself tested against PEFT)."""

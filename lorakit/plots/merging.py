@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import PercentFormatter
 
 
 def plot_score_heatmap(scores: Mapping[str, Mapping[str, float]], bar: float | None = None,
@@ -37,7 +38,8 @@ def plot_score_heatmap(scores: Mapping[str, Mapping[str, float]], bar: float | N
     ax.set_xlabel("task (held-out examples)")
     ax.set_ylabel("adapter or combination")
     ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="exact match (fraction)")
+    bar_axis = fig.colorbar(image, ax=ax, label="exact match (%)")
+    bar_axis.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))   # like the cells
     fig.tight_layout()
     return fig
 
