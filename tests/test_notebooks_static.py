@@ -175,3 +175,12 @@ def test_13_notebooks_are_named_by_title_not_number(path):
         if c["cell_type"] == "markdown":
             match = BARE_NOTEBOOK_NUMBER.search(_source(c))
             assert not match, f"cell {i} says {match.group(0)!r}: refer to a notebook by its title or a link"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_15_headings_are_plain_text(path):
+    for i, c in enumerate(_load(path)["cells"]):
+        if c["cell_type"] == "markdown":
+            for line in _source(c).splitlines():
+                assert not (re.match(r"#{1,6} ", line) and "`" in line), \
+                    f"cell {i} heading {line!r} holds inline code: the website's anchor would not match its link"
