@@ -239,6 +239,20 @@ def result_text(box) -> str:
     return box.locator(".widget-html pre").inner_text().strip()
 
 
+def settled_text(page, box, expected: str, timeout_s: float = 60) -> str:
+    """The explorer's text once it equals ``expected``, or the last text after ``timeout_s``.
+
+    A drag sends the kernel several values on its way; the text changes at the first one, so the text
+    seen right after the first change may belong to an intermediate value (a flaky failure before).
+    """
+    deadline = time.monotonic() + timeout_s
+    text = result_text(box)
+    while text != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        text = result_text(box)
+    return text
+
+
 def drag_slider(page, box, fraction: float) -> str:
     """Drag the explorer's slider handle to ``fraction`` of its track; return the readout."""
     before = result_text(box)
@@ -273,7 +287,7 @@ def test_notebook_01_runs_and_its_explorer_counts_like_lorakit(page, lab):
 
     r = int(drag_slider(page, box, 0.8))
     assert r != r0, "the slider did not move"
-    shown = result_text(box)
+    shown = settled_text(page, box, describe_lora(model, TARGET_PRESETS[targets], r))
     screenshot(page, box, "lab-01-explorer.png")
     assert shown == describe_lora(model, TARGET_PRESETS[targets], r), f"r={r}: the explorer shows {shown!r}"
     trainable = count_lora(model, TARGET_PRESETS[targets], r).trainable
@@ -292,14 +306,15 @@ def test_notebook_03_runs_and_its_explorer_quantizes_like_lorakit(page, lab):
     assert explored, f"no weight of the shipped model gives the explorer's first text {first!r}"
 
     blocksize = int(drag_slider(page, box, 0.9))
-    shown = result_text(box)
+    shown = settled_text(page, box, describe(explored[0], code, blocksize))
     screenshot(page, box, "lab-03-explorer.png")
     assert shown == describe(explored[0], code, blocksize), f"{code}, blocksize {blocksize}: shows {shown!r}"
 
     other = next(b.strip() for b in box.locator(".widget-toggle-buttons button").all_inner_texts() if b.strip() != code)
     box.locator(".widget-toggle-buttons").get_by_role("button", name=other, exact=True).click()
     wait_for_new_text(box, shown)
-    assert result_text(box) == describe(explored[0], other, blocksize), f"after choosing {other}"
+    expected = describe(explored[0], other, blocksize)
+    assert settled_text(page, box, expected) == expected, f"after choosing {other}"
 
 
 def _shipped_weights():
