@@ -19,7 +19,7 @@ SOLUTIONS  := $(sort $(wildcard notebooks/solutions/*.ipynb))
 
 T4SIM      := build/t4-sim
 
-.PHONY: install course learner-time times test unit nbtest t4-sim lab notebooks bench wheelhouse clean
+.PHONY: install doctor course learner-time times test unit nbtest t4-sim lab notebooks bench wheelhouse clean
 
 install: $(STAMP)
 
@@ -42,6 +42,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 course: install  ## execute every notebook headless into build/course/ and print the summary
 	$(BIN)/python scripts/run_course.py $(if $(NB),--only $(NB),)
+
+doctor: install  ## is this machine ready for the course? (versions, model + one LoRA step, widgets, disk, device; ~20 s)
+	$(BIN)/python -m lorakit.doctor
 
 learner-time:  ## learner minutes per notebook and section (reading estimate) into README.md and instructor/README.md
 	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) scripts/learner_time.py --write
