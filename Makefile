@@ -19,7 +19,7 @@ SOLUTIONS  := $(sort $(wildcard notebooks/solutions/*.ipynb))
 
 T4SIM      := build/t4-sim
 
-.PHONY: install doctor course learner-time times test unit nbtest t4-sim lab notebooks bench wheelhouse clean
+.PHONY: install doctor offline-install-test course learner-time times test unit nbtest t4-sim lab notebooks bench wheelhouse clean
 
 install: $(STAMP)
 
@@ -83,8 +83,25 @@ notebooks: install  ## re-execute notebooks in place (authors), keeping outputs,
 bench: install  ## the benchmarks, each printing ratios measured in one run
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-wheelhouse: install  ## wheels of every dependency, for laptops without network
-	$(BIN)/python -m pip wheel -q -w wheelhouse "$(TORCH_SPEC)" ".[course,test]"
+# One wheelhouse per OS and Python version (wheels are built for the machine that builds them): build
+# it on a machine like the laptops, e.g. once on Windows with `py -3.11` and once on macOS. It holds
+# pip itself, the build backend `pip install -e .` needs (setuptools >= 77, wheel), the CPU build of
+# torch (TORCH_SPEC / TORCH_PIP_ARGS, as for `make install`) and every dependency of the extras below.
+WHEELHOUSE_DIR    ?= wheelhouse
+WHEELHOUSE_EXTRAS ?= course,test
+BUILD_BACKEND     := $(shell $(PYTHON) -c "import tomllib; print(' '.join(repr(r) for r in tomllib.load(open('pyproject.toml','rb'))['build-system']['requires']))" 2>/dev/null || echo "'setuptools>=77'")
+
+wheelhouse:  ## wheels of pip, the build backend, torch (CPU) and every dependency, for laptops without network
+	$(PYTHON) -m pip wheel -q -w $(WHEELHOUSE_DIR) pip wheel $(BUILD_BACKEND)
+	$(PYTHON) -m pip wheel -q -w $(WHEELHOUSE_DIR) "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(PYTHON) -m pip wheel -q -w $(WHEELHOUSE_DIR) --find-links $(WHEELHOUSE_DIR) "$(TORCH_SPEC)" ".[$(WHEELHOUSE_EXTRAS)]"
+	@echo "$(WHEELHOUSE_DIR)/: $$(ls $(WHEELHOUSE_DIR) | wc -l) wheels for $$($(PYTHON) -c 'import sys, sysconfig; print(sysconfig.get_platform(), "Python", sys.version.split()[0])') only"
+
+# CI: a wheelhouse of the course's dependencies built from the local pip cache/index, then a fresh venv
+# installed from it with the index unreachable and this machine's pip settings out of the way, then
+# `python -m lorakit.doctor` in it (scripts/offline_install_test.py says what it installs).
+offline-install-test:  ## the offline workshop install, for real: wheelhouse -> fresh venv, no index -> lorakit.doctor
+	$(PYTHON) scripts/offline_install_test.py
 
 clean:
 	rm -rf build .pytest_cache
