@@ -115,7 +115,7 @@ $(SITE_STAMP): pyproject.toml $(STAMP)
 
 .PHONY: site chromium browser-test
 
-site: $(SITE_STAMP)  ## the website in build/site/: notebooks from build/course/ (make course), else as committed
+site: $(SITE_STAMP)  ## the website in build/site/: notebooks from build/course/ (make course), else as committed; the cheat-sheet also as build/site/cheatsheet.pdf (with Chromium)
 	$(BIN)/python scripts/build_site.py
 
 chromium:  ## Debian's Chromium for the browser tests (installed with apt-get when root; Playwright downloads nothing)
@@ -128,5 +128,5 @@ chromium:  ## Debian's Chromium for the browser tests (installed with apt-get wh
 		echo "make browser-test needs Chromium: sudo apt-get install chromium (or CHROMIUM=/path/to/chrome)"; exit 1; \
 	fi
 
-browser-test: site chromium  ## JupyterLab running notebooks 01 and 03 with their widgets, and the website, in headless Chromium
+browser-test: chromium site  ## JupyterLab running notebooks 01 and 03 with their widgets, and the website, in headless Chromium
 	LORAKIT_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
