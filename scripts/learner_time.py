@@ -204,7 +204,7 @@ def fill_readme(readme: str, notebooks: list[Notebook]) -> str:
 
 
 def load_routes(path: Path = ROUTES) -> dict:
-    """The guide's routes: ``{"routes": {...}, "notebooks": {stem: {section prefix: {route: action}}}}``."""
+    """The guide's routes: ``{"routes": {name: description}, "notebooks": {stem: {key: [action per route]}}}``."""
     import yaml
 
     routes = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -213,17 +213,38 @@ def load_routes(path: Path = ROUTES) -> dict:
     return routes
 
 
-def section_action(routes: dict, stem: str, section: Section, route: str) -> str:
-    """What ``route`` does with ``section``: the first prefix in routes.yaml the title starts with."""
-    plan = routes["notebooks"].get(stem, {})
-    for prefix, actions in plan.items():
-        if section.title.startswith(str(prefix)):
-            return actions.get(route, "skip") if isinstance(actions, dict) else str(actions)
-    return plan.get("*", {}).get(route, "skip") if isinstance(plan.get("*"), dict) else "skip"
+ACTIONS = ("teach", "demo", "exercise", "skip")   # learners type along / watch / work alone / not in this route
+SECTION_NUMBER = re.compile(r"^(\d+)\s*(?:\.|·)\s")
+
+
+def section_key(nb: Notebook, section: Section) -> str:
+    """How routes.yaml names a section: ``"title"`` for the opening one, its number (``"3"`` for
+    "3 · ..." or "3. ..."), else its whole heading ("Summary", "Parameters")."""
+    if section is nb.sections[0] and section.title != "(before the first section)":
+        return "title"
+    number = SECTION_NUMBER.match(section.title)
+    return number.group(1) if number else section.title
+
+
+def section_action(routes: dict, stem: str, section: Section, route: str, nb: Notebook | None = None) -> str:
+    """What ``route`` does with ``section`` (one of :data:`ACTIONS`), from routes.yaml.
+
+    A section routes.yaml does not name is an error, not a silent skip: when a notebook's sections
+    change (issue 25's restructuring), the guide's routes must be chosen again.
+    """
+    names = list(routes["routes"])
+    plan = routes["notebooks"].get(stem)
+    key = section_key(nb, section) if nb is not None else section.title
+    if plan is None or key not in plan:
+        raise ValueError(f"instructor/routes.yaml: no route for {stem} section {key!r} ({section.title!r})")
+    actions = plan[key]
+    if not isinstance(actions, list) or len(actions) != len(names) or any(a not in ACTIONS for a in actions):
+        raise ValueError(f"instructor/routes.yaml: {stem} {key!r} needs one of {ACTIONS} per route {names}, got {actions!r}")
+    return actions[names.index(route)]
 
 
 def taught(action: str) -> bool:
-    return action.split()[0] in ("teach", "demo", "type")
+    return action != "skip"
 
 
 def _md(text: str) -> str:
@@ -235,12 +256,17 @@ def section_table(nb: Notebook, routes: dict) -> str:
     names = list(routes["routes"])
     rows = ["| section | part | min | " + " | ".join(names) + " |", "|---|---|---:|" + "---|" * len(names)]
     for s in nb.sections:
-        acts = [section_action(routes, nb.stem, s, r) for r in names]
+        acts = [section_action(routes, nb.stem, s, r, nb) for r in names]
         rows.append(f"| {_md(s.title)} | {s.part} | {s.minutes:.0f} | " + " | ".join(acts) + " |")
-    totals = [sum(s.minutes for s in nb.sections if taught(section_action(routes, nb.stem, s, r))) for r in names]
+    totals = [kept_minutes(nb, routes, r) for r in names]
     rows.append(f"| **whole notebook** | | **{nb.minutes():.0f}** | "
                 + " | ".join(f"**{t:.0f}**" for t in totals) + " |")
     return "\n".join(rows)
+
+
+def kept_minutes(nb: Notebook, routes: dict, route: str) -> float:
+    """Learner minutes of the sections ``route`` teaches, demonstrates or sets as exercises in ``nb``."""
+    return sum(s.minutes for s in nb.sections if taught(section_action(routes, nb.stem, s, route, nb)))
 
 
 def route_table(notebooks: list[Notebook], routes: dict) -> str:
@@ -250,7 +276,7 @@ def route_table(notebooks: list[Notebook], routes: dict) -> str:
             "|---|---:|---:|" + "---:|" * len(names)]
     sums = [0.0] * len(names)
     for nb in notebooks:
-        kept = [sum(s.minutes for s in nb.sections if taught(section_action(routes, nb.stem, s, r))) for r in names]
+        kept = [kept_minutes(nb, routes, r) for r in names]
         sums = [a + b for a, b in zip(sums, kept)]
         rows.append(f"| {nb.stem} | {nb.minutes('core'):.0f} ({nb.budget:.0f}) | {nb.minutes('deeper'):.0f} | "
                     + " | ".join(f"{k:.0f}" for k in kept) + " |")
@@ -260,13 +286,35 @@ def route_table(notebooks: list[Notebook], routes: dict) -> str:
     return "\n".join(rows)
 
 
+def timetable(notebooks: list[Notebook], routes: dict, route: str) -> str:
+    """Markdown table: clock times of ``route``'s day from ``routes["schedule"][route]`` (a start time and
+    blocks: a notebook stem, whose minutes are the route's, or ``[label, minutes]`` for setup and breaks)."""
+    plan = routes["schedule"][route]
+    by_stem = {nb.stem: nb for nb in notebooks}
+    hours, minutes = map(int, str(plan["start"]).split(":"))
+    clock = hours * 60 + minutes
+    rows = ["| from | to | block | min |", "|---|---|---|---:|"]
+    for block in plan["blocks"]:
+        if isinstance(block, str):
+            if block not in by_stem:
+                raise ValueError(f"instructor/routes.yaml: schedule {route}: no notebook {block!r}")
+            label, length = f"{block} ({route} sections below)", kept_minutes(by_stem[block], routes, route)
+        else:
+            label, length = block[0], float(block[1])
+        rows.append(f"| {int(clock) // 60:02d}:{int(clock) % 60:02d} | {int(clock + length) // 60:02d}:"
+                    f"{int(clock + length) % 60:02d} | {_md(label)} | {length:.0f} |")
+        clock += length
+    return "\n".join(rows)
+
+
 MARKER = re.compile(r"(<!-- learner-time:(\S+) -->\n)(.*?)(<!-- /learner-time -->)", re.DOTALL)
 
 
 def fill_guide(guide: str, notebooks: list[Notebook], routes: dict) -> str:
     """``guide`` with every ``<!-- learner-time:KEY -->`` block regenerated.
 
-    KEY ``routes``: :func:`route_table`; KEY ``formula``: the formula line; KEY a notebook stem
+    KEY ``routes``: :func:`route_table`; KEY ``formula``: the formula line; KEY ``timetable-<route>``:
+    :func:`timetable`; KEY a notebook stem
     (``01_lora_math_and_parameter_counting``): that notebook's :func:`section_table`.
     """
     by_stem = {nb.stem: nb for nb in notebooks}
@@ -277,6 +325,8 @@ def fill_guide(guide: str, notebooks: list[Notebook], routes: dict) -> str:
             body = route_table(notebooks, routes)
         elif key == "formula":
             body = f"Minutes from `scripts/learner_time.py`: {FORMULA}."
+        elif key.startswith("timetable-"):
+            body = timetable(notebooks, routes, key.removeprefix("timetable-"))
         elif key in by_stem:
             body = section_table(by_stem[key], routes)
         else:

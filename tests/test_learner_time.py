@@ -120,3 +120,10 @@ def test_readme_column_is_generated():
     assert learner_time.fill_readme(readme, NOTEBOOKS) == readme, \
         "README's learner-time column is stale: run python scripts/learner_time.py --write"
 
+
+
+def test_guide_tables_are_generated():
+    guide = (REPO_ROOT / "instructor" / "README.md").read_text(encoding="utf-8")
+    assert "<!-- learner-time:routes -->" in guide
+    assert learner_time.fill_guide(guide, NOTEBOOKS, learner_time.load_routes()) == guide, \
+        "the instructor guide's tables are stale: run python scripts/learner_time.py --write"
