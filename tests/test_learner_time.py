@@ -127,3 +127,22 @@ def test_guide_tables_are_generated():
     assert "<!-- learner-time:routes -->" in guide
     assert learner_time.fill_guide(guide, NOTEBOOKS, learner_time.load_routes()) == guide, \
         "the instructor guide's tables are stale: run python scripts/learner_time.py --write"
+
+
+def test_routes_name_every_section_and_the_timetable_adds_up():
+    nb = learner_time.analyse(TINY, "01_tiny")
+    routes = {"routes": {"day": "", "morning": ""},
+              "notebooks": {"01_tiny": {"title": ["teach", "skip"], "One": ["exercise", "exercise"],
+                                        "Going deeper": ["demo", "skip"]}},
+              "schedule": {"day": {"start": "09:00", "blocks": [["Welcome", 15], "01_tiny"]}}}
+    with pytest.raises(ValueError, match="no route for 01_tiny section 'Two'"):
+        learner_time.section_table(nb, routes)
+    routes["notebooks"]["01_tiny"]["Two"] = ["skip", "later"]
+    with pytest.raises(ValueError, match="one of"):
+        learner_time.section_table(nb, routes)
+    routes["notebooks"]["01_tiny"]["Two"] = ["skip", "skip"]
+    # day: title (4/180 + 2) + One (14) + Going deeper (2) = 18.02 min; morning: One only = 14
+    assert learner_time.kept_minutes(nb, routes, "day") == pytest.approx(18 + 4 / 180)
+    assert learner_time.kept_minutes(nb, routes, "morning") == pytest.approx(14)
+    table = learner_time.timetable([nb], routes, "day").splitlines()
+    assert table[2] == "| 09:00 | 09:15 | Welcome | 15 |" and table[3].startswith("| 09:15 | 09:33 | 01_tiny")
