@@ -101,8 +101,10 @@ wheelhouse:  ## wheels of pip, the build backend, torch (CPU) and every dependen
 # CI: a wheelhouse of the course's dependencies built from the local pip cache/index, then a fresh venv
 # installed from it with the index unreachable and this machine's pip settings out of the way, then
 # `python -m lorakit.doctor` in it (scripts/offline_install_test.py says what it installs).
+# OFFLINE_ARGS="--venv .venv" (what .ci/run passes) installs the repository's own venv that way, so
+# that `make test` and everything after it run in the venv a workshop laptop would have.
 offline-install-test:  ## the offline workshop install, for real: wheelhouse -> fresh venv, no index -> lorakit.doctor
-	$(PYTHON) scripts/offline_install_test.py
+	$(PYTHON) scripts/offline_install_test.py $(OFFLINE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache
