@@ -89,6 +89,18 @@ gpu-wheels: install  ## build/gpu-wheels/: what a torch + transformers GPU image
 gpu-check:  ## on a CUDA GPU: gpu tests, NF4 vs bitsandbytes' kernels, paged spike, peak memory, notebooks (build/gpu-check/report.json)
 	$(GPU_PYTHON) scripts/gpu_check.py $(if $(wildcard $(GPU_WHEELS)/*.whl),--wheels $(GPU_WHEELS),)
 
+# ---- The oldest and the newest library versions pyproject.toml allows (issue 22), each in a fresh venv ----
+.PHONY: min-versions newest-versions latest-versions
+
+min-versions:  ## exactly the lower bounds (torch $(TORCH_SPEC)) in build/versions-oldest/: unit tests + every notebook under nbval
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" $(PYTHON) scripts/version_matrix.py oldest
+
+newest-versions:  ## the newest releases within the bounds, in build/versions-newest/
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" $(PYTHON) scripts/version_matrix.py newest
+
+latest-versions:  ## the newest releases with the upper bounds lifted (API drift warning), in build/versions-latest/
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" $(PYTHON) scripts/version_matrix.py latest
+
 lab: install  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
