@@ -46,3 +46,10 @@ def test_closure_follows_requirements_and_their_markers():
     got = wheels.closure(["peft"], env)
     assert {"peft", "torch", "transformers", "accelerate", "safetensors"} <= got
     assert "colorama" not in got   # tqdm's Windows-only requirement
+
+
+def test_the_nf4_comparison_runs_against_bitsandbytes_cpu_kernels_on_whole_block_rows():
+    # the CUDA comparison's own code, checked here against bitsandbytes' CPU kernels (shapes where they are right)
+    check = _load("gpu_check")
+    result = check.nf4_vs_bitsandbytes("cpu", shapes=[(64, 64), (4096,), (3, 256)], blocksizes=(64,))
+    assert result == {"cases": 3 * 3 * 2, "identical": 18}
