@@ -75,7 +75,9 @@ def closure(names: list[str], marker_env: dict, extras_of: dict[str, set[str]] |
 
 def plan(python_version: str = "3.12") -> tuple[list[str], list[str]]:
     """(``name==version`` to download, names left to the image) for ``python_version`` on Linux x86_64."""
-    env = dict(default_environment(), python_version=python_version, python_full_version=f"{python_version}.0",
+    major_minor = ".".join(python_version.split(".")[:2])
+    full = python_version if python_version.count(".") == 2 else f"{python_version}.0"
+    env = dict(default_environment(), python_version=major_minor, python_full_version=full,
                sys_platform="linux", platform_system="Linux", platform_machine="x86_64", os_name="posix",
                implementation_name="cpython", platform_python_implementation="CPython")
     base = closure(BASE, env) | closure(ASSUMED, env)
@@ -111,7 +113,7 @@ def download(pins: list[str], out: Path, python_version: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=REPO / "build" / "gpu-wheels")
-    ap.add_argument("--python-version", default="3.12", help="the GPU machine's Python (default 3.12)")
+    ap.add_argument("--python-version", default="3.12", help="the GPU machine's Python, e.g. 3.12 or 3.11.7 (pip reads 3.11 as 3.11.0)")
     ap.add_argument("--limit-mib", type=float, default=52.0)
     ap.add_argument("--dry-run", action="store_true", help="print the plan, download nothing")
     args = ap.parse_args(argv)
