@@ -18,6 +18,11 @@ On a machine without CUDA it prints one line saying so and exits 0 (a dry run). 
 6. every notebook on the shipped model in float16 (the T4 path) and, from compute capability 8.0,
    in bfloat16, both passes at once (``scripts/run_course.py``): every cell must run.
 
+On a lent GPU machine that reaches no index, in one call (the working tree plus the wheel folder,
+about 11 + 52 MB, travel together):
+
+    python3 scripts/gpu_check.py --wheels build/gpu-wheels; cp build/gpu-check/report.json "$OUT"/
+
 Each stage is timed and its outcome (or its error) goes into ``build/gpu-check/report.json``; a
 failing stage does not stop the others. Exits 1 if any stage failed.
 """
