@@ -82,10 +82,12 @@ def plan(python_version: str = "3.12") -> tuple[list[str], list[str]]:
                implementation_name="cpython", platform_python_implementation="CPython")
     base = closure(BASE, env) | closure(ASSUMED, env)
     needed = closure(NEEDS, env) - base - OPTIONAL
+    exact = {canonicalize_name(Requirement(n).name): str(Requirement(n).specifier)[2:]
+             for n in NEEDS if str(Requirement(n).specifier).startswith("==")}   # bitsandbytes==0.50.2
     pins, missing = [], []
     for name in sorted(needed):
         try:
-            pins.append(f"{name}=={SMALLER.get(name) or md.version(name)}")
+            pins.append(f"{name}=={exact.get(name) or SMALLER.get(name) or md.version(name)}")
         except md.PackageNotFoundError:
             missing.append(name)
     if missing:
