@@ -52,8 +52,12 @@ def _label_slips(prompt: list[int], answer: list[int], eos: int) -> dict[str, tu
     }
 
 
-@exercise(1, hint="return (input_ids, labels): the model reads the prompt, the answer and EOS; the labels say "
-                  "which of those tokens the loss counts (section 5 shows one example)")
+@exercise(1, hints=(
+    'the model reads the whole conversation; the labels say which tokens the loss counts: only what '
+    'the assistant says',
+    'walk the turns in order: a user turn is read but not scored (-100); each answer is scored, and '
+    'so is the EOS that ends it, so the model learns to stop every time',
+))
 def check_build_labels(build_labels: Callable) -> str:
     """Check ``build_labels(prompt_ids, answer_ids, eos_id) -> (input_ids, labels)`` on a few cases."""
     for prompt, answer, eos in LABEL_CASES:
@@ -104,7 +108,12 @@ def _budget_slips(config: dict, targets, budget: int, right: int, per_rank: int)
     }
 
 
-@exercise(2, hint="the count is linear in r: work out what r = 1 costs on this config, then divide the budget")
+@exercise(2, hints=(
+    "the adapter's size grows in proportion to the rank: find what one unit of rank costs on this "
+    'architecture',
+    "one unit of rank costs, for every targeted layer of every decoder layer, that layer's input plus"
+    ' output width (mind num_key_value_heads); then round the rank down',
+))
 def check_largest_rank(largest_rank: Callable) -> str:
     """Check ``largest_rank(config: dict, target_modules, budget: int) -> int`` on real configs."""
     for name, targets, budget in BUDGET_CASES:
@@ -154,8 +163,11 @@ def _measured_state_bytes(model: torch.nn.Module) -> int:
     return optimizer_state_bytes(optimizer)
 
 
-@exercise(3, hint="which weights get optimizer state, how many numbers AdamW keeps for each, and how many "
-                  "bytes is each number? (p.requires_grad, p.numel(), p.element_size())")
+@exercise(3, hints=(
+    'which weights does the optimizer update, and what does AdamW remember about each of them?',
+    "two running averages per trainable number, each stored in the weight's own dtype; a tensor "
+    'shared by two modules is still one tensor (p.requires_grad, p.numel(), p.element_size())',
+))
 def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
     """Check ``adamw_state_bytes(model) -> int`` against AdamW's real state after one step."""
     for model in _state_cases():

@@ -54,8 +54,12 @@ def _linear_slips(As, Bs, scalings, weights) -> dict[str, torch.Tensor]:
     }
 
 
-@exercise(1, hint="B_i·A_i alone must carry w_i·s_i once: which number goes on A_i, which on B_i? "
-                  "(a negative w_i·s_i: its sign on A_i only)")
+@exercise(1, hints=(
+    "PEFT's `linear` combines the factors, not the updates: it builds one A and one B, then "
+    'multiplies',
+    "each adapter's weight times its scaling must appear once in B_i·A_i: split it between the two "
+    "factors, and put a negative sign on A's side only",
+))
 def check_linear_delta(linear_delta: Callable) -> str:
     """Check ``linear_delta(As, Bs, scalings, weights) -> ΔW (out, in)`` against
     :func:`lorakit.lora.combine.combine_linear` (itself tested against PEFT)."""
@@ -103,8 +107,13 @@ def _routing_batch(per_task: int) -> tuple[list[str], list[str], list[dict | Non
     return list(prompts), list(names), list(examples)
 
 
-@exercise(2, hint="look at how each task's prompt begins (TASKS[name].template); "
-                  "what should a prompt that no adapter was trained on get?")
+@exercise(2, hints=(
+    'an adapter continues the text in the format it was trained on: what part of the prompt decides '
+    'how it goes on?',
+    'a prompt may start with extra text (a system line), and a passage may quote a heading; the part '
+    "right before generation starts is what each task's template ends with (TASKS[name].template); "
+    'anything else gets "__base__"',
+))
 def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, shipped: bool = True,
                 per_task: int = EXERCISE_2_PER_TASK) -> str:
     """Check ``route(prompt) -> adapter name``: the task's adapter for a task prompt, ``"__base__"`` else.
