@@ -110,9 +110,9 @@ def _routing_batch(per_task: int) -> tuple[list[str], list[str], list[dict | Non
 @exercise(2, hints=(
     'an adapter continues the text in the format it was trained on: what part of the prompt decides '
     'how it goes on?',
-    'a prompt may start with extra text (a system line), and a passage may quote a heading; the part '
-    "right before generation starts is what each task's template ends with (TASKS[name].template); "
-    'anything else gets "__base__"',
+    'a prompt may start with extra text (a system line), and a passage may quote a heading: what '
+    'does each task\'s template (TASKS[name].template) put right before the answer? Anything else gets '
+    '"__base__"',
 ))
 def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, shipped: bool = True,
                 per_task: int = EXERCISE_2_PER_TASK) -> str:
