@@ -114,17 +114,19 @@ def without(fn: Callable, helpers: dict[str, Callable]) -> Iterator[None]:
             raise Shortcut(name)
         return raiser
 
-    namespaces = [getattr(fn, "__globals__", None)]
-    namespaces += [vars(m) for n, m in list(sys.modules.items())
-                   if m is not None and (n == "lorakit" or n.startswith("lorakit."))]
     saved = []
-    for ns in namespaces:
+    learner = getattr(fn, "__globals__", None)
+    namespaces = [(learner, True)] + [(vars(m), False) for n, m in list(sys.modules.items())
+                                      if m is not None and (n == "lorakit" or n.startswith("lorakit."))]
+    for ns, is_learners in namespaces:
         if ns is None:
             continue
         for key, value in list(ns.items()):
             if id(value) in by_id and callable(value):
+                name = by_id[id(value)]
+                alias = is_learners and key != name.rpartition(".")[2]
                 saved.append((ns, key, value))
-                ns[key] = blocked(by_id[id(value)])
+                ns[key] = blocked(f"{name} (imported as {key})" if alias else name)
     try:
         yield
     finally:

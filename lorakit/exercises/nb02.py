@@ -15,13 +15,31 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..count import count_lora, load_config_dict
+from ..count import count_lora, load_config_dict, meta_model
 from ..train import IGNORE_INDEX
-from . import call, exercise
+from . import call, exercise, without
 
-# ---------------------------------------------------------------- exercise 1: the labels
+# what the notebook imports that computes exercise 2's answer: the checker makes them unavailable
+COUNTING_HELPERS = {"count_lora": count_lora, "meta_model": meta_model}
 
-LABEL_CASES = (([11, 12, 13, 14], [21, 22], 0), ([5], [7, 8, 9], 2), ([3, 3, 4], [3], 1))
+# ---------------------------------------------------------------- exercise 1: the labels of a conversation
+
+# (user, assistant) turns: one turn (what section 5 shows), then conversations the one-turn formula
+# does not cover (every answer is in the loss, each followed by its EOS; every user turn is masked)
+LABEL_CASES = (
+    ([([11, 12, 13, 14], [21, 22])], 0),
+    ([([5], [7, 8, 9]), ([4, 4], [6])], 2),
+    ([([3, 3, 4], [3]), ([8], [9, 9]), ([1, 5], [2])], 1),
+)
+
+
+def reference_labels(turns, eos_id: int) -> tuple[list[int], list[int]]:
+    """The answer to exercise 1: the ids of the whole conversation, -100 on every user token."""
+    ids, labels = [], []
+    for user, answer in turns:
+        ids += list(user) + list(answer) + [eos_id]
+        labels += [IGNORE_INDEX] * len(user) + list(answer) + [eos_id]
+    return ids, labels
 
 
 def _as_list(x, what: str) -> list[int]:
@@ -34,47 +52,67 @@ def _as_list(x, what: str) -> list[int]:
     return list(x)
 
 
-def _label_slips(prompt: list[int], answer: list[int], eos: int) -> dict[str, tuple[list[int], list[int]]]:
+def _label_slips(turns, eos: int) -> dict[str, tuple[list[int], list[int]]]:
     """Wrong (input_ids, labels) pairs a learner is likely to produce, keyed by what went wrong."""
-    ids = prompt + answer + [eos]
-    masked = [IGNORE_INDEX] * len(prompt)
-    return {
-        "the answer is not followed by EOS: append eos_id to both input_ids and labels, or the model "
-        "never learns where to stop": (prompt + answer, masked + answer),
+    ids, labels = reference_labels(turns, eos)
+    last_user, last_answer = turns[-1]
+    before = len(ids) - len(last_answer) - 1
+    no_eos_ids = [t for u, a in turns for t in list(u) + list(a)]
+    no_eos_labels = [t for u, a in turns for t in [IGNORE_INDEX] * len(u) + list(a)]
+    inner_ids = no_eos_ids + [eos]
+    inner_labels = no_eos_labels + [eos]
+    first_user = len(turns[0][0])
+    slips = {
+        "that is the one-turn formula of section 5 on the whole conversation: only the last answer is in "
+        "the loss. Every assistant answer is trained on, each with its EOS":
+            (ids, [IGNORE_INDEX] * before + list(last_answer) + [eos]),
+        "each answer ends with its own EOS (the model must learn to stop after every answer), not only "
+        "the last one": (inner_ids, inner_labels),
+        "the answers are not followed by EOS: append eos_id after each, to input_ids and labels, or the "
+        "model never learns where to stop": (no_eos_ids, no_eos_labels),
         "you shifted the labels by one; keep labels aligned with input_ids: the model shifts them "
-        "itself (logits at position t are scored against labels[t + 1])": (ids, (masked + answer + [eos])[1:] + [IGNORE_INDEX]),
-        "masked positions must be -100 (cross_entropy's ignore_index), not 0": (ids, [0] * len(prompt) + answer + [eos]),
-        "you masked the answer and kept the prompt: the loss must be on the answer and EOS only":
-            (ids, prompt + [IGNORE_INDEX] * (len(answer) + 1)),
-        "EOS is masked: keep it in the loss, so the model learns to stop after the answer":
-            (ids, masked + answer + [IGNORE_INDEX]),
-        "the prompt is not masked: set its labels to -100, so the loss is on the answer only": (ids, list(ids)),
+        "itself (logits at position t are scored against labels[t + 1])": (ids, labels[1:] + [IGNORE_INDEX]),
+        "masked positions must be -100 (cross_entropy's ignore_index), not 0":
+            (ids, [0 if v == IGNORE_INDEX else v for v in labels]),
+        "you masked the answers and kept the user turns: the loss is on the answers and their EOS only":
+            (ids, [t if v == IGNORE_INDEX else IGNORE_INDEX for t, v in zip(ids, labels)]),
+        "an EOS is masked: keep each one in the loss, so the model learns to stop after the answer":
+            (ids, [IGNORE_INDEX if t == eos and v == eos else v for t, v in zip(ids, labels)]),
+        "only the first user turn is masked: every user turn is read, never scored":
+            (ids, [IGNORE_INDEX] * first_user + ids[first_user:]),
+        "the user turns are not masked: set their labels to -100, so the loss is on the answers only":
+            (ids, list(ids)),
+        "that is the first turn only (the one-turn formula of section 5): input_ids hold the whole "
+        "conversation, every turn in order": reference_labels(turns[:1], eos),
     }
+    return {m: w for m, w in slips.items() if w != (ids, labels)}
 
 
 @exercise(1, hints=(
     'the model reads the whole conversation; the labels say which tokens the loss counts: only what '
     'the assistant says',
-    'walk the turns in order: a user turn is read but not scored (-100); each answer is scored, and '
-    'so is the EOS that ends it, so the model learns to stop every time',
+    'walk the turns in order: a user turn is read but not scored (-100); each answer is scored, and so '
+    'is the EOS that ends it, so the model learns to stop every time',
 ))
 def check_build_labels(build_labels: Callable) -> str:
-    """Check ``build_labels(prompt_ids, answer_ids, eos_id) -> (input_ids, labels)`` on a few cases."""
-    for prompt, answer, eos in LABEL_CASES:
-        got = call(build_labels, list(prompt), list(answer), eos)
+    """Check ``build_labels(turns, eos_id) -> (input_ids, labels)``, ``turns`` a list of
+    ``(user_ids, assistant_ids)``, on one turn and on conversations of two and three."""
+    for turns, eos in LABEL_CASES:
+        got = call(build_labels, [(list(u), list(a)) for u, a in turns], eos)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise AssertionError(f"return a pair (input_ids, labels), got {type(got).__name__}")
         ids, labels = _as_list(got[0], "input_ids"), _as_list(got[1], "labels")
-        expected = (list(prompt) + list(answer) + [eos], [IGNORE_INDEX] * len(prompt) + list(answer) + [eos])
+        expected = reference_labels(turns, eos)
         if (ids, labels) == expected:
             continue
-        for message, wrong in _label_slips(list(prompt), list(answer), eos).items():
+        for message, wrong in _label_slips(turns, eos).items():
             if (ids, labels) == wrong:
-                raise AssertionError(message)
+                raise AssertionError(f"{message} ({len(turns)} turns)")
         if len(ids) != len(labels):
             raise AssertionError(f"input_ids has {len(ids)} ids but labels has {len(labels)}: one label per input id")
-        raise AssertionError(f"for prompt {prompt}, answer {answer}, eos {eos} expected {expected}, got {(ids, labels)}")
-    return "labels match what lorakit.train.encode_pairs and TRL's completion-only loss build"
+        raise AssertionError(f"for turns {turns}, eos {eos} expected {expected}, got {(ids, labels)}")
+    return ("labels of one turn and of whole conversations: every answer and its EOS in the loss, every "
+            "user turn masked")
 
 
 # ---------------------------------------------------------------- exercise 2: a parameter budget
@@ -118,7 +156,8 @@ def check_largest_rank(largest_rank: Callable) -> str:
     """Check ``largest_rank(config: dict, target_modules, budget: int) -> int`` on real configs."""
     for name, targets, budget in BUDGET_CASES:
         config = load_config_dict(name)
-        got = call(largest_rank, dict(config), targets if isinstance(targets, str) else list(targets), budget)
+        with without(largest_rank, COUNTING_HELPERS):
+            got = call(largest_rank, dict(config), targets if isinstance(targets, str) else list(targets), budget)
         if isinstance(got, bool) or not isinstance(got, int):
             raise AssertionError(f"return the rank as an int, got {got!r}")
         per_rank = _per_rank(name, targets)
@@ -196,4 +235,5 @@ def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
     return "your estimate equals AdamW's state after a real step, frozen weights, tied weights and bfloat16 included"
 
 
-__all__ = ["check_adamw_state_bytes", "check_build_labels", "check_largest_rank"]
+__all__ = ["COUNTING_HELPERS", "check_adamw_state_bytes", "check_build_labels", "check_largest_rank",
+           "reference_labels"]

@@ -90,6 +90,9 @@ EXERCISE_2_BAR = 0.8         # exact match each task must keep in the mixed batc
 BASE = "__base__"            # PEFT's adapter name for "no adapter" in a mixed batch
 
 
+PREAMBLE = "Answer from the text below, in the format it asks for.\n\n"   # a system line a front end adds
+
+
 def _routing_batch(per_task: int) -> tuple[list[str], list[str], list[dict | None]]:
     """Prompts of every task plus prompts in the pretraining format, interleaved; the right name of each."""
     from ..data.corpus import own_format_prompt
@@ -107,6 +110,26 @@ def _routing_batch(per_task: int) -> tuple[list[str], list[str], list[dict | Non
     return list(prompts), list(names), list(examples)
 
 
+def _messy_prompts() -> tuple[list[str], list[str]]:
+    """Prompts a front end sends that the first line does not classify: a task prompt after a system
+    line (still that task's), and a pretraining-format question whose passage opens with a task's
+    heading (no adapter's format: ``"__base__"``)."""
+    from ..data.corpus import own_format_prompt
+    from ..data.qa import make_split as qa_split
+    from ..data.tasks import TASKS
+
+    prompts, names = [], []
+    for task in TASKS.values():
+        example = task.make_split("validation", 3)[2]
+        prompts.append(PREAMBLE + task.format_prompt(example))
+        names.append(task.name)
+        heading = task.template.split("\n", 1)[0]                    # e.g. "### TABLE"
+        quoted = own_format_prompt(qa_split("validation", 3)[2])
+        prompts.append(f"{heading}\n{quoted}")
+        names.append(BASE)
+    return prompts, names
+
+
 @exercise(2, hints=(
     'an adapter continues the text in the format it was trained on: what part of the prompt decides '
     'how it goes on?',
@@ -120,7 +143,8 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
 
     The batch holds ``per_task`` validation prompts of each task in :data:`lorakit.data.tasks.TASKS`
     and some questions in the pretraining format (``Q: ... A:``), which no adapter was trained on.
-    Every name must be right. Then, on the shipped model with ``peft_model`` (holding one adapter per
+    Every name must be right, also for prompts whose first line misleads (:func:`_messy_prompts`:
+    routing by ``prompt.startswith(heading)`` is refused there). Then, on the shipped model with ``peft_model`` (holding one adapter per
     task, named after it), one ``generate`` call with ``adapter_names`` answers the whole batch, and
     each task must keep :data:`EXERCISE_2_BAR` exact match: what merging could not do here.
     """
@@ -133,8 +157,17 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
     if wrong:
         t, n = wrong[0]
         raise AssertionError(f"{len(wrong)} of {len(prompts)} prompts routed wrong, e.g. a {t!r} prompt to {n!r}")
+    messy, messy_truth = _messy_prompts()
+    wrong = [(p, t, n) for p, t in zip(messy, messy_truth) if (n := call(route, p)) != t]
+    if wrong:
+        p, t, n = wrong[0]
+        raise AssertionError(
+            f"the plain prompts are routed right, but {len(wrong)} of {len(messy)} prompts that do not begin "
+            f"with their template are not: {p[:60]!r}... went to {n!r}, its adapter is {t!r}. How a prompt "
+            "begins is not what an adapter continues (a front end may add a system line, a passage may quote "
+            "a heading): look at what each template puts right before the answer")
     if peft_model is None or not shipped:
-        return f"all {len(prompts)} prompts routed right (the scores are checked on the shipped model only)"
+        return f"all {len(prompts) + len(messy)} prompts routed right (the scores are checked on the shipped model only)"
     replies = generate(peft_model, tokenizer, prompts, max_new_tokens=max(t.max_new_tokens for t in TASKS.values()),
                        adapter_names=names)
     scores = {}
@@ -147,7 +180,7 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
     if low:
         raise AssertionError(f"routed right, but in one mixed batch {shown}: {' and '.join(low)} below "
                              f"{EXERCISE_2_BAR:.0%}")
-    return f"all {len(prompts)} prompts routed right; one mixed batch keeps every task: {shown}"
+    return f"all {len(prompts) + len(messy)} prompts routed right; one mixed batch keeps every task: {shown}"
 
 
-__all__ = ["BASE", "EXERCISE_2_BAR", "EXERCISE_2_PER_TASK", "check_linear_delta", "check_route"]
+__all__ = ["BASE", "PREAMBLE", "EXERCISE_2_BAR", "EXERCISE_2_PER_TASK", "check_linear_delta", "check_route"]
