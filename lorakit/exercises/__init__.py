@@ -144,6 +144,7 @@ class Exercise:
     number: int
     name: str                       # the function the learner writes (the checker's name less check_)
     hints: tuple[str, ...]          # the steps, first the idea; the solution link is added as the last
+    draft: bool = False             # a checker not yet in its notebook: left out of registered()
     shown: int = field(default=0, compare=False)         # steps shown in this kernel
     last_stub: Any = field(default=None, compare=False)  # fingerprint of the stub that got the last step
 
@@ -167,16 +168,19 @@ def solution_link(notebook: int) -> str:
     return f"notebooks/solutions/{name}"
 
 
-def registered() -> list[Exercise]:
-    """Every exercise of every notebook, in course order (imports every ``nbNN`` checker module)."""
+def registered(drafts: bool = False) -> list[Exercise]:
+    """Every exercise of every notebook, in course order (imports every ``nbNN`` checker module).
+
+    ``drafts=True`` adds the checkers declared ``draft=True`` (written, not yet in a notebook).
+    """
     for info in pkgutil.iter_modules(__path__):
         if MODULE.search(info.name):
             importlib.import_module(f"{__name__}.{info.name}")
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return [_REGISTRY[k] for k in sorted(_REGISTRY) if drafts or not _REGISTRY[k].draft]
 
 
 def _lookup(notebook: int, number: int) -> Exercise:
-    registered()
+    registered(drafts=True)
     try:
         return _REGISTRY[(int(notebook), int(number))]
     except (KeyError, TypeError, ValueError):
@@ -241,7 +245,7 @@ def report(number: int | str, status: str, message: str) -> bool:
     return status == "done"
 
 
-def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = None
+def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = None, draft: bool = False
              ) -> Callable[[Callable[..., str | None]], Callable[..., bool]]:
     """Decorate a checker so that it prints one line and returns ``True``/``False`` (see module doc).
 
@@ -250,6 +254,8 @@ def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = 
         hints: the steps shown while the learner's function returns ``None``, first the idea (never
             the formula or the code); the solutions notebook's link is added as the last step.
         notebook: the notebook's number; by default read from the checker's module, ``...nbNN``.
+        draft: the exercise is not in its notebook yet: kept out of :func:`registered` (and so out of
+            the progress table and codes) until it is.
     """
     steps = (hints,) if isinstance(hints, str) else tuple(hints)
     if not steps or not all(isinstance(h, str) and h.strip() for h in steps):
@@ -263,8 +269,8 @@ def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = 
                 raise ValueError(f"{check.__module__} is not a lorakit.exercises.nbNN module: pass notebook=")
             nb = int(found.group(1))
         name = check.__name__.removeprefix("check_")
-        ex = _REGISTRY.setdefault((nb, int(number)), Exercise(nb, int(number), name, steps))
-        ex.name, ex.hints = name, steps
+        ex = _REGISTRY.setdefault((nb, int(number)), Exercise(nb, int(number), name, steps, draft))
+        ex.name, ex.hints, ex.draft = name, steps, draft
 
         @functools.wraps(check)
         def wrapper(*args, **kwargs) -> bool:
@@ -281,7 +287,7 @@ def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = 
                 status, text = "wrong", str(err)
             else:
                 status, text = "done", message or "correct"
-            if not is_strict():
+            if not is_strict() and not ex.draft:
                 progress.record(nb, ex.number, status)
             return report(ex.number, status, text)
         wrapper.exercise = ex

@@ -5,6 +5,10 @@ training example, the prompt masked with -100 (what TRL's ``completion_only_loss
 Exercise 2, ``largest_rank(config, target_modules, budget)``: the largest LoRA rank whose adapter
 fits a budget of trainable parameters on a real architecture, from its ``config.json`` alone.
 Exercise 3, ``adamw_state_bytes(model)``: what AdamW's state will take for a model, before training.
+Exercise 4 (a draft, not yet in the notebook), ``finetune_record(model, tokenizer, train)``: the real
+thing. Fine-tune the shipped model on the ``record`` task, which the notebook did not train, with the
+learner's own ``LoraConfig`` and ``SFTConfig``, graded by the result: exact match on held-out
+examples, within a time budget.
 
 Each checker compares with an independent answer (lorakit's training code, a meta model, a real
 optimizer after one step) and, when the answer is wrong, recognises the usual slips and names them.
@@ -235,5 +239,99 @@ def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
     return "your estimate equals AdamW's state after a real step, frozen weights, tied weights and bfloat16 included"
 
 
-__all__ = ["COUNTING_HELPERS", "check_adamw_state_bytes", "check_build_labels", "check_largest_rank",
+# ---------------------------------------------------------------- exercise 4: the real thing (draft)
+
+RECORD_BAR = 0.9             # exact match on held-out record examples
+RECORD_SECONDS = 60.0        # wall-clock budget of the learner's fine-tuning, on the course's 2-core CPU
+RECORD_N_EVAL = 100          # validation examples scored (the test split stays for the notebooks)
+
+
+def _course_shortcuts() -> dict[str, Callable]:
+    """The course's own trainers and the shipped record adapter: exercise 4 asks for the learner's."""
+    from .. import adapters, sft, train
+
+    return {"lorakit.adapters.train_adapter": adapters.train_adapter,
+            "lorakit.adapters.adapter_path": adapters.adapter_path,
+            "lorakit.train.finetune": train.finetune, "lorakit.sft.sft_config": sft.sft_config}
+
+
+def _lora_weights(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach() for n, p in model.named_parameters() if "lora_" in n}
+
+
+def _is_shipped_adapter(model) -> bool:
+    """Whether the learner's LoRA weights are the shipped ``record`` adapter's (loaded, not trained)."""
+    from safetensors.torch import load_file
+
+    from ..adapters import ADAPTERS_DIR
+
+    path = ADAPTERS_DIR / "record" / "adapter_model.safetensors"
+    if not path.exists():
+        return False
+    shipped = load_file(str(path))
+    mine = _lora_weights(model)
+    shipped_values = sorted((tuple(t.shape), round(float(t.float().abs().sum()), 3)) for t in shipped.values())
+    mine_values = sorted((tuple(t.shape), round(float(t.float().abs().sum()), 3)) for t in mine.values())
+    return bool(mine) and shipped_values == mine_values
+
+
+@exercise(4, draft=True, hints=(
+    'the notebook trained the qa task; record asks for a different output format, so the same '
+    'recipe may need other settings: what must the adapter learn, and how many steps fit in a minute?',
+    'build prompt/completion pairs from TASKS["record"] (format_example, EOS on the completion), wrap '
+    'the model with your LoraConfig, train with SFTTrainer and your SFTConfig (max_steps bounds the time), '
+    'and return the trained PEFT model; measure the exact match on a few validation examples yourself '
+    'before calling the checker',
+))
+def check_finetune_record(finetune_record: Callable, model=None, tokenizer=None,
+                          seconds: float = RECORD_SECONDS, bar: float = RECORD_BAR,
+                          n_eval: int = RECORD_N_EVAL) -> str:
+    """Check ``finetune_record(model, tokenizer, train) -> peft_model`` by its result.
+
+    ``model`` and ``tokenizer`` default to a fresh copy of the shipped model; ``train`` is the
+    ``record`` task's train split (SQuAD-schema dicts). The call must take at most ``seconds`` of
+    wall time, return a model with LoRA layers whose base weights are unchanged (LoRA, not full
+    fine-tuning), and reach ``bar`` exact match on ``n_eval`` validation examples. The course's own
+    trainers and the shipped ``record`` adapter are unavailable or detected.
+    """
+    import time
+
+    from ..adapters import score
+    from ..data.tasks import TASKS
+    from ..models import load
+
+    if model is None:
+        model, tokenizer, _ = load(None, quiet=True)
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    task = TASKS["record"]
+    start = time.perf_counter()
+    with without(finetune_record, _course_shortcuts()):
+        tuned = call(finetune_record, model, tokenizer, task.make_split("train"))
+    elapsed = time.perf_counter() - start
+    lora = _lora_weights(tuned) if isinstance(tuned, torch.nn.Module) else {}
+    if not lora:
+        raise AssertionError("return the trained PEFT model (get_peft_model(model, your LoraConfig), trained); "
+                             f"got {type(tuned).__name__} without LoRA layers")
+    changed = [n for n, p in tuned.named_parameters() if "lora_" not in n and "base_layer" not in n
+               and n.removeprefix("base_model.model.") in base
+               and not torch.equal(p.detach(), base[n.removeprefix("base_model.model.")])]
+    if changed:
+        raise AssertionError(f"{len(changed)} base weights changed (e.g. {changed[0]}): LoRA trains the adapter "
+                             "only; did you unfreeze the model?")
+    if _is_shipped_adapter(tuned):
+        raise AssertionError("these are the shipped record adapter's weights: train your own")
+    if elapsed > seconds:
+        raise AssertionError(f"fine-tuning took {elapsed:.0f} s, over the budget of {seconds:.0f} s: fewer "
+                             "steps, a smaller batch or a higher learning rate")
+    correct = score(tuned, tokenizer, "record", task.make_split("validation", n_eval))
+    em = sum(correct) / len(correct)
+    if em < bar:
+        raise AssertionError(f"exact match {em:.0%} on {n_eval} validation examples, below {bar:.0%} "
+                             f"({elapsed:.0f} s of training): more steps, another learning rate, or check "
+                             "that the completion ends with EOS")
+    return f"exact match {em:.0%} on {n_eval} held-out record examples after {elapsed:.0f} s of your own fine-tuning"
+
+
+__all__ = ["COUNTING_HELPERS", "check_adamw_state_bytes", "check_build_labels", "check_finetune_record",
+           "check_largest_rank",
            "reference_labels"]
