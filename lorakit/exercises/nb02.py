@@ -1,7 +1,9 @@
 """Checkers for notebook 02 (LoRA fine-tuning with PEFT and TRL).
 
-Exercise 1, ``build_labels(prompt_ids, answer_ids, eos_id)``: the ``(input_ids, labels)`` of one
-training example, the prompt masked with -100 (what TRL's ``completion_only_loss`` does).
+Exercise 1, ``build_labels(turns, eos_id)``: the ``(input_ids, labels)`` of a whole conversation,
+``turns`` a list of ``(user_ids, assistant_ids)``: every user turn masked with -100, every answer and
+its EOS in the loss. The one-turn formula the notebook shows (section 5) covers only the first case,
+so retyping it is refused with its slip named.
 Exercise 2, ``largest_rank(config, target_modules, budget)``: the largest LoRA rank whose adapter
 fits a budget of trainable parameters on a real architecture, from its ``config.json`` alone.
 Exercise 3, ``adamw_state_bytes(model)``: what AdamW's state will take for a model, before training.
@@ -10,8 +12,10 @@ thing. Fine-tune the shipped model on the ``record`` task, which the notebook di
 learner's own ``LoraConfig`` and ``SFTConfig``, graded by the result: exact match on held-out
 examples, within a time budget.
 
-Each checker compares with an independent answer (lorakit's training code, a meta model, a real
-optimizer after one step) and, when the answer is wrong, recognises the usual slips and names them.
+Exercise 2 runs the learner's function with ``count_lora`` and ``meta_model`` (imported by the
+notebook) unavailable. Each checker compares with an independent answer (a reference loop, a meta
+model, a real optimizer after one step) and, when the answer is wrong, recognises the usual slips
+and names them.
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 Exercise 1, ``linear_delta(As, Bs, scalings, weights)``: the ΔW that PEFT's ``linear`` combination
 gives, from the adapters' factors (not the exact weighted sum: the factors are added first).
 Exercise 2, ``route(prompt)``: the adapter name for one prompt of a mixed batch (the task whose
-template the prompt uses, ``"__base__"`` for anything else), checked name by name and then, on the
+template the prompt uses, ``"__base__"`` for anything else), checked name by name, also on prompts
+whose first line misleads (a system line before the template, a passage quoting a heading: routing
+by ``prompt.startswith`` is refused there), and then, on the
 shipped model, by the scores of one ``generate(..., adapter_names=...)`` call on *validation* prompts
 (so the test split the notebook reports stays untouched).
 
