@@ -170,3 +170,13 @@ def test_committed_not_done_lines_are_the_first_step(path):
             assert f"Exercise {ex.number}: not done yet: {step_text(ex, 1)}\n" in text, name
             seen.add(name)
     assert seen == set(by_name), "every registered exercise of the notebook has its cell"
+
+
+def test_a_stub_with_a_nested_function_is_recognised_when_its_cell_runs_again(capsys):
+    source = "def stub(row, col, n_cols, blocksize):\n    helper = lambda x: x\n    return None\n"
+    for _ in range(2):                     # the cell run twice: new function objects, same code
+        namespace = {}
+        exec(source, namespace)
+        check_scale_index(namespace["stub"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "hint 1 of 3" in lines[0] and "hint 2 of 3" in lines[1]

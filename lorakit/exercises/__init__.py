@@ -206,12 +206,16 @@ def hint(notebook: int, number: int) -> str:
     return line
 
 
+def _code_key(code) -> tuple:
+    """A code object's content (nested functions' too), free of memory addresses."""
+    consts = tuple(_code_key(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts)
+    return code.co_code, consts, code.co_names
+
+
 def _fingerprint(args: tuple) -> Any:
-    fn = args[0] if args else None
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
-    return (code.co_code, repr(code.co_consts), code.co_names)
+    """What identifies the learner's stub across re-runs of its cell (its code, not the object)."""
+    code = getattr(args[0] if args else None, "__code__", None)
+    return None if code is None else _code_key(code)
 
 
 def _next_step(ex: Exercise, stub: Any) -> str:
