@@ -94,8 +94,8 @@ def test_02_2_count_lora_on_a_meta_model_is_refused(capsys):
     assert fn(dict(config), list(targets), budget) == budget // nb02.count_lora(name, targets, 1).trainable
     assert nb02.check_largest_rank(fn) is False
     out = line(capsys)
-    assert re.match(r"Exercise 2: not right yet: your function calls (meta_model|count_lora), which the "
-                    r"notebook imported", out), out
+    assert re.match(r"Exercise 2: not right yet: your function calls (meta_model|count_lora), which "
+                    r"computes the answer for you", out), out
     assert nb02.count_lora is nb02.COUNTING_HELPERS["count_lora"]      # restored after the check
     assert fn(dict(config), list(targets), budget) > 0
 

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import progress
 from ..paths import NOTEBOOKS_DIR
 
 STRICT_ENV = "LORAKIT_STRICT_EXERCISES"
@@ -278,15 +279,13 @@ def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = 
 
         @functools.wraps(check)
         def wrapper(*args, **kwargs) -> bool:
-            from .. import progress   # the checkers' one link to the progress file
-
             try:
                 message = check(*args, **kwargs)
             except NotDone:
                 status, text = "not done", _next_step(ex, _fingerprint(args))
             except Shortcut as err:
-                status, text = "wrong", (f"your function calls {err.name}, which the notebook imported and "
-                                         "which computes the answer; work it out without it")
+                status, text = "wrong", (f"your function calls {err.name}, which computes the answer for you; "
+                                         "work it out without it")
             except AssertionError as err:
                 status, text = "wrong", str(err)
             else:
