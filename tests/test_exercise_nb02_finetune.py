@@ -39,7 +39,8 @@ def finetune_record(model, tokenizer, train):
                      per_device_train_batch_size=16, lr_scheduler_type="constant_with_warmup", warmup_steps=10,
                      completion_only_loss=True, max_length=256, save_strategy="no", eval_strategy="no",
                      logging_steps=50, report_to="none", disable_tqdm=True, seed=0, data_seed=0,
-                     dataloader_num_workers=0, dataloader_pin_memory=False)
+                     dataloader_num_workers=0, dataloader_pin_memory=False,
+                     bf16=False, fp16=False)   # TRL 1.x asks for bf16 by default, which a CPU refuses
     SFTTrainer(model=peft_model, args=args, train_dataset=data, processing_class=tokenizer).train()
     return peft_model
 

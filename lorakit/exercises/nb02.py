@@ -284,8 +284,8 @@ def _is_shipped_adapter(model) -> bool:
     'recipe may need other settings: what must the adapter learn, and how many steps fit in a minute?',
     'build prompt/completion pairs from TASKS["record"] (format_example, EOS on the completion), wrap '
     'the model with your LoraConfig, train with SFTTrainer and your SFTConfig (max_steps bounds the time), '
-    'and return the trained PEFT model; measure the exact match on a few validation examples yourself '
-    'before calling the checker',
+    'and return the trained PEFT model (on a CPU, mind that TRL\'s SFTConfig asks for bf16 by default); '
+    'measure the exact match on a few validation examples yourself before calling the checker',
 ))
 def check_finetune_record(finetune_record: Callable, model=None, tokenizer=None,
                           seconds: float = RECORD_SECONDS, bar: float = RECORD_BAR,
