@@ -11,6 +11,7 @@ One module per concept; import what a notebook needs from its module:
 * :mod:`lorakit.train`, :mod:`lorakit.evaluate`: the one fine-tuning loop, exact match, perplexity.
 * :mod:`lorakit.presets`: run settings that follow from the model and the hardware.
 * :mod:`lorakit.results`, :mod:`lorakit.env`: headline numbers per notebook; versions for the version cell.
+* :mod:`lorakit.exercises`, :mod:`lorakit.progress`: the exercises' checkers, and the learner's ticks.
 * :mod:`lorakit.bootstrap`: what the notebooks' Setup cell installs on Colab and Kaggle (stdlib only).
 
 Importing ``lorakit`` uses the standard library only (the Setup cell imports it before installing

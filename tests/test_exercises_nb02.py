@@ -14,9 +14,17 @@ def not_strict():
     exercises.set_strict(False)
 
 
-def right_labels(prompt_ids, answer_ids, eos_id):
-    ids = prompt_ids + answer_ids + [eos_id]
-    return ids, [-100] * len(prompt_ids) + answer_ids + [eos_id]
+def right_labels(turns, eos_id):
+    ids, labels = [], []
+    for user, answer in turns:
+        ids += user + answer + [eos_id]
+        labels += [-100] * len(user) + answer + [eos_id]
+    return ids, labels
+
+
+def flat(turns, eos, answer_eos=True):
+    """The conversation's ids, with (or without) an EOS after each answer."""
+    return [t for u, a in turns for t in u + a + ([eos] if answer_eos else [])]
 
 
 def right_rank(config, target_modules, budget):
@@ -41,7 +49,7 @@ def test_right_answers_pass(capsys):
 
 
 def test_right_labels_may_be_tensors():
-    assert check_build_labels(lambda p, a, e: tuple(torch.tensor(x) for x in right_labels(p, a, e)))
+    assert check_build_labels(lambda t, e: tuple(torch.tensor(x) for x in right_labels(t, e)))
 
 
 @pytest.mark.parametrize("check", [check_build_labels, check_largest_rank, check_adamw_state_bytes])
@@ -51,15 +59,17 @@ def test_placeholder_says_not_done_and_does_not_raise(check, capsys):
 
 
 @pytest.mark.parametrize("build, slip", [
-    (lambda p, a, e: (p + a, [-100] * len(p) + a), "not followed by EOS"),
-    (lambda p, a, e: (p + a + [e], ([-100] * len(p) + a + [e])[1:] + [-100]), "shifted"),
-    (lambda p, a, e: (p + a + [e], [0] * len(p) + a + [e]), "-100"),
-    (lambda p, a, e: (p + a + [e], p + [-100] * (len(a) + 1)), "masked the answer"),
-    (lambda p, a, e: (p + a + [e], [-100] * len(p) + a + [-100]), "EOS is masked"),
-    (lambda p, a, e: (p + a + [e], p + a + [e]), "prompt is not masked"),
-    (lambda p, a, e: (p + a + [e], [-100] * len(p) + a), "one label per input id"),
-    (lambda p, a, e: p + a + [e], "pair"),
-    (lambda p, a, e: 1 / 0, "ZeroDivisionError"),
+    (lambda t, e: (flat(t, e, False), [v for u, a in t for v in [-100] * len(u) + a]), "not followed by EOS"),
+    (lambda t, e: (right_labels(t, e)[0], right_labels(t, e)[1][1:] + [-100]), "shifted"),
+    (lambda t, e: (right_labels(t, e)[0], [0 if v == -100 else v for v in right_labels(t, e)[1]]), "not 0"),
+    (lambda t, e: (right_labels(t, e)[0], [v for u, a in t for v in u + [-100] * (len(a) + 1)]),
+     "masked the answers"),
+    (lambda t, e: (right_labels(t, e)[0], [-100 if v == e else v for v in right_labels(t, e)[1]]), "EOS is masked"),
+    (lambda t, e: (flat(t, e), flat(t, e)), "user turns are not masked"),
+    (lambda t, e: (flat(t, e), [-100] * len(t[0][0]) + flat(t, e)[len(t[0][0]):]), "only the first user turn"),
+    (lambda t, e: (right_labels(t, e)[0], right_labels(t, e)[1][:-1]), "one label per input id"),
+    (lambda t, e: right_labels(t, e)[0], "pair"),
+    (lambda t, e: 1 / 0, "ZeroDivisionError"),
 ])
 def test_label_slips_are_named(build, slip, capsys):
     assert check_build_labels(build) is False
@@ -118,4 +128,4 @@ def test_state_slips_are_named(state, slip, capsys):
 def test_strict_mode_raises_on_a_wrong_answer():
     exercises.set_strict(True)
     with pytest.raises(AssertionError, match="Exercise 1"):
-        check_build_labels(lambda p, a, e: (p + a, p + a))
+        check_build_labels(lambda t, e: (flat(t, e), flat(t, e)))

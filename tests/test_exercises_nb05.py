@@ -73,7 +73,7 @@ def test_strict_mode_raises(monkeypatch):
 
 def right_route(prompt):
     for task in TASKS.values():
-        if prompt.startswith(task.template.split("\n")[0] + "\n"):
+        if prompt.endswith(task.template.rsplit("}", 1)[1]):
             return task.name
     return BASE
 

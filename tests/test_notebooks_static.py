@@ -184,3 +184,17 @@ def test_15_headings_are_plain_text(path):
             for line in _source(c).splitlines():
                 assert not (re.match(r"#{1,6} ", line) and "`" in line), \
                     f"cell {i} heading {line!r} holds inline code: the website's anchor would not match its link"
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=_ids(WITH_EXERCISES))
+def test_16_progress_is_the_last_cell(path):
+    last = _load(path)["cells"][-1]
+    number = int(path.stem[:2])
+    assert last["cell_type"] == "code", "the last cell shows the notebook's progress"
+    assert re.search(rf"^lorakit\.progress\.show\(notebook={number}\)$", _source(last), re.M), \
+        f"the last cell calls lorakit.progress.show(notebook={number})"
+    assert "NBVAL_CHECK_OUTPUT" not in _source(last), "its output is the learner's own progress: not compared"
+    out = _text(last.get("outputs", []))
+    assert out.startswith(f"Your progress: {number:02d} "), "committed with its output"
+    assert "(not tried)" in out and "(done)" not in out and "(tried)" not in out, \
+        "committed as after Run all with the stubs: every exercise not tried"

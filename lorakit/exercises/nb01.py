@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..count import count_lora, load_config_dict
-from . import call, exercise
+from ..count import count_lora, load_config_dict, meta_model
+from . import call, exercise, without
 
 # ---------------------------------------------------------------- exercise 1: multiply-adds
 
@@ -41,8 +41,12 @@ def _macs_slips(tokens: int, d_in: int, d_out: int, r: int) -> dict[str, tuple[i
     }
 
 
-@exercise(1, hint="write down each matmul of each way with its shapes (forming B·A is a matmul too, "
-              "and x still meets the formed matrix), then add their costs")
+@exercise(1, hints=(
+    'compare the two orders of the same products: each matrix product of shapes (m, k) and (k, n) '
+    'costs m·k·n multiply-adds',
+    'the thin way passes every token through the rank-r bottleneck, two products; forming the update '
+    'first is a product too, and every token still meets the full-size matrix it makes',
+))
 def check_lora_macs(lora_branch_macs: Callable) -> str:
     """Check ``lora_branch_macs(tokens, d_in, d_out, r) -> (thin, formed)`` on a few shapes."""
     for tokens, d_in, d_out, r in MACS_CASES:
@@ -96,7 +100,12 @@ def _count_slips(config: dict, r: int, targets: Sequence[str]) -> dict[str, int]
     }
 
 
-@exercise(2, hint="per layer, sum r * (in + out) over the targets; mind num_key_value_heads; times num_hidden_layers")
+@exercise(2, hints=(
+    'LoRA adds two small matrices beside each adapted layer; their size depends only on the rank and '
+    "the layer's input and output widths",
+    "read each target's widths from the config (with grouped-query attention, num_key_value_heads "
+    'narrows k_proj and v_proj); every decoder layer has its own pair',
+))
 def check_lora_count(count_lora_by_hand: Callable) -> str:
     """Check ``count_lora_by_hand(config: dict, r: int, target_modules: list[str]) -> int``.
 
@@ -107,7 +116,8 @@ def check_lora_count(count_lora_by_hand: Callable) -> str:
         for targets in CHECK_TARGETS:
             for r in (8, 16):
                 config = load_config_dict(name)
-                got = call(count_lora_by_hand, dict(config), r, list(targets))
+                with without(count_lora_by_hand, {"count_lora": count_lora, "meta_model": meta_model}):
+                    got = call(count_lora_by_hand, dict(config), r, list(targets))
                 expected = count_lora(name, targets, r).trainable
                 if got == expected:
                     continue

@@ -1,13 +1,21 @@
 """Checkers for notebook 02 (LoRA fine-tuning with PEFT and TRL).
 
-Exercise 1, ``build_labels(prompt_ids, answer_ids, eos_id)``: the ``(input_ids, labels)`` of one
-training example, the prompt masked with -100 (what TRL's ``completion_only_loss`` does).
+Exercise 1, ``build_labels(turns, eos_id)``: the ``(input_ids, labels)`` of a whole conversation,
+``turns`` a list of ``(user_ids, assistant_ids)``: every user turn masked with -100, every answer and
+its EOS in the loss. The one-turn formula the notebook shows (section 5) covers only the first case,
+so retyping it is refused with its slip named.
 Exercise 2, ``largest_rank(config, target_modules, budget)``: the largest LoRA rank whose adapter
 fits a budget of trainable parameters on a real architecture, from its ``config.json`` alone.
 Exercise 3, ``adamw_state_bytes(model)``: what AdamW's state will take for a model, before training.
+Exercise 4 (a draft, not yet in the notebook), ``finetune_record(model, tokenizer, train)``: the real
+thing. Fine-tune the shipped model on the ``record`` task, which the notebook did not train, with the
+learner's own ``LoraConfig`` and ``SFTConfig``, graded by the result: exact match on held-out
+examples, within a time budget.
 
-Each checker compares with an independent answer (lorakit's training code, a meta model, a real
-optimizer after one step) and, when the answer is wrong, recognises the usual slips and names them.
+Exercise 2 runs the learner's function with ``count_lora`` and ``meta_model`` (imported by the
+notebook) unavailable. Each checker compares with an independent answer (a reference loop, a meta
+model, a real optimizer after one step) and, when the answer is wrong, recognises the usual slips
+and names them.
 """
 from __future__ import annotations
 
@@ -15,13 +23,31 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..count import count_lora, load_config_dict
+from ..count import count_lora, load_config_dict, meta_model
 from ..train import IGNORE_INDEX
-from . import call, exercise
+from . import call, exercise, without
 
-# ---------------------------------------------------------------- exercise 1: the labels
+# what the notebook imports that computes exercise 2's answer: the checker makes them unavailable
+COUNTING_HELPERS = {"count_lora": count_lora, "meta_model": meta_model}
 
-LABEL_CASES = (([11, 12, 13, 14], [21, 22], 0), ([5], [7, 8, 9], 2), ([3, 3, 4], [3], 1))
+# ---------------------------------------------------------------- exercise 1: the labels of a conversation
+
+# (user, assistant) turns: one turn (what section 5 shows), then conversations the one-turn formula
+# does not cover (every answer is in the loss, each followed by its EOS; every user turn is masked)
+LABEL_CASES = (
+    ([([11, 12, 13, 14], [21, 22])], 0),
+    ([([5], [7, 8, 9]), ([4, 4], [6])], 2),
+    ([([3, 3, 4], [3]), ([8], [9, 9]), ([1, 5], [2])], 1),
+)
+
+
+def reference_labels(turns, eos_id: int) -> tuple[list[int], list[int]]:
+    """The answer to exercise 1: the ids of the whole conversation, -100 on every user token."""
+    ids, labels = [], []
+    for user, answer in turns:
+        ids += list(user) + list(answer) + [eos_id]
+        labels += [IGNORE_INDEX] * len(user) + list(answer) + [eos_id]
+    return ids, labels
 
 
 def _as_list(x, what: str) -> list[int]:
@@ -34,43 +60,67 @@ def _as_list(x, what: str) -> list[int]:
     return list(x)
 
 
-def _label_slips(prompt: list[int], answer: list[int], eos: int) -> dict[str, tuple[list[int], list[int]]]:
+def _label_slips(turns, eos: int) -> dict[str, tuple[list[int], list[int]]]:
     """Wrong (input_ids, labels) pairs a learner is likely to produce, keyed by what went wrong."""
-    ids = prompt + answer + [eos]
-    masked = [IGNORE_INDEX] * len(prompt)
-    return {
-        "the answer is not followed by EOS: append eos_id to both input_ids and labels, or the model "
-        "never learns where to stop": (prompt + answer, masked + answer),
+    ids, labels = reference_labels(turns, eos)
+    last_user, last_answer = turns[-1]
+    before = len(ids) - len(last_answer) - 1
+    no_eos_ids = [t for u, a in turns for t in list(u) + list(a)]
+    no_eos_labels = [t for u, a in turns for t in [IGNORE_INDEX] * len(u) + list(a)]
+    inner_ids = no_eos_ids + [eos]
+    inner_labels = no_eos_labels + [eos]
+    first_user = len(turns[0][0])
+    slips = {
+        "that is the one-turn formula of section 5 on the whole conversation: only the last answer is in "
+        "the loss. Every assistant answer is trained on, each with its EOS":
+            (ids, [IGNORE_INDEX] * before + list(last_answer) + [eos]),
+        "each answer ends with its own EOS (the model must learn to stop after every answer), not only "
+        "the last one": (inner_ids, inner_labels),
+        "the answers are not followed by EOS: append eos_id after each, to input_ids and labels, or the "
+        "model never learns where to stop": (no_eos_ids, no_eos_labels),
         "you shifted the labels by one; keep labels aligned with input_ids: the model shifts them "
-        "itself (logits at position t are scored against labels[t + 1])": (ids, (masked + answer + [eos])[1:] + [IGNORE_INDEX]),
-        "masked positions must be -100 (cross_entropy's ignore_index), not 0": (ids, [0] * len(prompt) + answer + [eos]),
-        "you masked the answer and kept the prompt: the loss must be on the answer and EOS only":
-            (ids, prompt + [IGNORE_INDEX] * (len(answer) + 1)),
-        "EOS is masked: keep it in the loss, so the model learns to stop after the answer":
-            (ids, masked + answer + [IGNORE_INDEX]),
-        "the prompt is not masked: set its labels to -100, so the loss is on the answer only": (ids, list(ids)),
+        "itself (logits at position t are scored against labels[t + 1])": (ids, labels[1:] + [IGNORE_INDEX]),
+        "masked positions must be -100 (cross_entropy's ignore_index), not 0":
+            (ids, [0 if v == IGNORE_INDEX else v for v in labels]),
+        "you masked the answers and kept the user turns: the loss is on the answers and their EOS only":
+            (ids, [t if v == IGNORE_INDEX else IGNORE_INDEX for t, v in zip(ids, labels)]),
+        "an EOS is masked: keep each one in the loss, so the model learns to stop after the answer":
+            (ids, [IGNORE_INDEX if t == eos and v == eos else v for t, v in zip(ids, labels)]),
+        "only the first user turn is masked: every user turn is read, never scored":
+            (ids, [IGNORE_INDEX] * first_user + ids[first_user:]),
+        "the user turns are not masked: set their labels to -100, so the loss is on the answers only":
+            (ids, list(ids)),
+        "that is the first turn only (the one-turn formula of section 5): input_ids hold the whole "
+        "conversation, every turn in order": reference_labels(turns[:1], eos),
     }
+    return {m: w for m, w in slips.items() if w != (ids, labels)}
 
 
-@exercise(1, hint="return (input_ids, labels): the model reads the prompt, the answer and EOS; the labels say "
-                  "which of those tokens the loss counts (section 5 shows one example)")
+@exercise(1, hints=(
+    'the model reads the whole conversation; the labels say which tokens the loss counts: only what '
+    'the assistant says',
+    'walk the turns in order: a user turn is read but not scored (-100); each answer is scored, and so '
+    'is the EOS that ends it, so the model learns to stop every time',
+))
 def check_build_labels(build_labels: Callable) -> str:
-    """Check ``build_labels(prompt_ids, answer_ids, eos_id) -> (input_ids, labels)`` on a few cases."""
-    for prompt, answer, eos in LABEL_CASES:
-        got = call(build_labels, list(prompt), list(answer), eos)
+    """Check ``build_labels(turns, eos_id) -> (input_ids, labels)``, ``turns`` a list of
+    ``(user_ids, assistant_ids)``, on one turn and on conversations of two and three."""
+    for turns, eos in LABEL_CASES:
+        got = call(build_labels, [(list(u), list(a)) for u, a in turns], eos)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise AssertionError(f"return a pair (input_ids, labels), got {type(got).__name__}")
         ids, labels = _as_list(got[0], "input_ids"), _as_list(got[1], "labels")
-        expected = (list(prompt) + list(answer) + [eos], [IGNORE_INDEX] * len(prompt) + list(answer) + [eos])
+        expected = reference_labels(turns, eos)
         if (ids, labels) == expected:
             continue
-        for message, wrong in _label_slips(list(prompt), list(answer), eos).items():
+        for message, wrong in _label_slips(turns, eos).items():
             if (ids, labels) == wrong:
-                raise AssertionError(message)
+                raise AssertionError(f"{message} ({len(turns)} turns)")
         if len(ids) != len(labels):
             raise AssertionError(f"input_ids has {len(ids)} ids but labels has {len(labels)}: one label per input id")
-        raise AssertionError(f"for prompt {prompt}, answer {answer}, eos {eos} expected {expected}, got {(ids, labels)}")
-    return "labels match what lorakit.train.encode_pairs and TRL's completion-only loss build"
+        raise AssertionError(f"for turns {turns}, eos {eos} expected {expected}, got {(ids, labels)}")
+    return ("labels of one turn and of whole conversations: every answer and its EOS in the loss, every "
+            "user turn masked")
 
 
 # ---------------------------------------------------------------- exercise 2: a parameter budget
@@ -104,12 +154,18 @@ def _budget_slips(config: dict, targets, budget: int, right: int, per_rank: int)
     }
 
 
-@exercise(2, hint="the count is linear in r: work out what r = 1 costs on this config, then divide the budget")
+@exercise(2, hints=(
+    "the adapter's size grows in proportion to the rank: find what one unit of rank costs on this "
+    'architecture',
+    "one unit of rank costs, for every targeted layer of every decoder layer, that layer's input plus"
+    ' output width (mind num_key_value_heads); then round the rank down',
+))
 def check_largest_rank(largest_rank: Callable) -> str:
     """Check ``largest_rank(config: dict, target_modules, budget: int) -> int`` on real configs."""
     for name, targets, budget in BUDGET_CASES:
         config = load_config_dict(name)
-        got = call(largest_rank, dict(config), targets if isinstance(targets, str) else list(targets), budget)
+        with without(largest_rank, COUNTING_HELPERS):
+            got = call(largest_rank, dict(config), targets if isinstance(targets, str) else list(targets), budget)
         if isinstance(got, bool) or not isinstance(got, int):
             raise AssertionError(f"return the rank as an int, got {got!r}")
         per_rank = _per_rank(name, targets)
@@ -154,8 +210,11 @@ def _measured_state_bytes(model: torch.nn.Module) -> int:
     return optimizer_state_bytes(optimizer)
 
 
-@exercise(3, hint="which weights get optimizer state, how many numbers AdamW keeps for each, and how many "
-                  "bytes is each number? (p.requires_grad, p.numel(), p.element_size())")
+@exercise(3, hints=(
+    'which weights does the optimizer update, and what does AdamW remember about each of them?',
+    "two running averages per trainable number, each stored in the weight's own dtype; a tensor "
+    'shared by two modules is still one tensor (p.requires_grad, p.numel(), p.element_size())',
+))
 def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
     """Check ``adamw_state_bytes(model) -> int`` against AdamW's real state after one step."""
     for model in _state_cases():
@@ -184,4 +243,99 @@ def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
     return "your estimate equals AdamW's state after a real step, frozen weights, tied weights and bfloat16 included"
 
 
-__all__ = ["check_adamw_state_bytes", "check_build_labels", "check_largest_rank"]
+# ---------------------------------------------------------------- exercise 4: the real thing (draft)
+
+RECORD_BAR = 0.9             # exact match on held-out record examples
+RECORD_SECONDS = 60.0        # wall-clock budget of the learner's fine-tuning, on the course's 2-core CPU
+RECORD_N_EVAL = 100          # validation examples scored (the test split stays for the notebooks)
+
+
+def _course_shortcuts() -> dict[str, Callable]:
+    """The course's own trainers and the shipped record adapter: exercise 4 asks for the learner's."""
+    from .. import adapters, sft, train
+
+    return {"lorakit.adapters.train_adapter": adapters.train_adapter,
+            "lorakit.adapters.adapter_path": adapters.adapter_path,
+            "lorakit.train.finetune": train.finetune, "lorakit.sft.sft_config": sft.sft_config}
+
+
+def _lora_weights(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach() for n, p in model.named_parameters() if "lora_" in n}
+
+
+def _is_shipped_adapter(model) -> bool:
+    """Whether the learner's LoRA weights are the shipped ``record`` adapter's (loaded, not trained)."""
+    from safetensors.torch import load_file
+
+    from ..adapters import ADAPTERS_DIR
+
+    path = ADAPTERS_DIR / "record" / "adapter_model.safetensors"
+    if not path.exists():
+        return False
+    shipped = load_file(str(path))
+    mine = _lora_weights(model)
+    shipped_values = sorted((tuple(t.shape), round(float(t.float().abs().sum()), 3)) for t in shipped.values())
+    mine_values = sorted((tuple(t.shape), round(float(t.float().abs().sum()), 3)) for t in mine.values())
+    return bool(mine) and shipped_values == mine_values
+
+
+@exercise(4, draft=True, hints=(
+    'the notebook trained the qa task; record asks for a different output format, so the same '
+    'recipe may need other settings: what must the adapter learn, and how many steps fit in a minute?',
+    'build prompt/completion pairs from TASKS["record"] (format_example, EOS on the completion), wrap '
+    'the model with your LoraConfig, train with SFTTrainer and your SFTConfig (max_steps bounds the time), '
+    'and return the trained PEFT model (on a CPU, mind that TRL\'s SFTConfig asks for bf16 by default); '
+    'measure the exact match on a few validation examples yourself before calling the checker',
+))
+def check_finetune_record(finetune_record: Callable, model=None, tokenizer=None,
+                          seconds: float = RECORD_SECONDS, bar: float = RECORD_BAR,
+                          n_eval: int = RECORD_N_EVAL) -> str:
+    """Check ``finetune_record(model, tokenizer, train) -> peft_model`` by its result.
+
+    ``model`` and ``tokenizer`` default to a fresh copy of the shipped model; ``train`` is the
+    ``record`` task's train split (SQuAD-schema dicts). The call must take at most ``seconds`` of
+    wall time, return a model with LoRA layers whose base weights are unchanged (LoRA, not full
+    fine-tuning), and reach ``bar`` exact match on ``n_eval`` validation examples. The course's own
+    trainers and the shipped ``record`` adapter are unavailable or detected.
+    """
+    import time
+
+    from ..adapters import score
+    from ..data.tasks import TASKS
+    from ..models import load
+
+    if model is None:
+        model, tokenizer, _ = load(None, quiet=True)
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    task = TASKS["record"]
+    start = time.perf_counter()
+    with without(finetune_record, _course_shortcuts()):
+        tuned = call(finetune_record, model, tokenizer, task.make_split("train"))
+    elapsed = time.perf_counter() - start
+    lora = _lora_weights(tuned) if isinstance(tuned, torch.nn.Module) else {}
+    if not lora:
+        raise AssertionError("return the trained PEFT model (get_peft_model(model, your LoraConfig), trained); "
+                             f"got {type(tuned).__name__} without LoRA layers")
+    changed = [n for n, p in tuned.named_parameters() if "lora_" not in n and "base_layer" not in n
+               and n.removeprefix("base_model.model.") in base
+               and not torch.equal(p.detach(), base[n.removeprefix("base_model.model.")])]
+    if changed:
+        raise AssertionError(f"{len(changed)} base weights changed (e.g. {changed[0]}): LoRA trains the adapter "
+                             "only; did you unfreeze the model?")
+    if _is_shipped_adapter(tuned):
+        raise AssertionError("these are the shipped record adapter's weights: train your own")
+    if elapsed > seconds:
+        raise AssertionError(f"fine-tuning took {elapsed:.0f} s, over the budget of {seconds:.0f} s: fewer "
+                             "steps, a smaller batch or a higher learning rate")
+    correct = score(tuned, tokenizer, "record", task.make_split("validation", n_eval))
+    em = sum(correct) / len(correct)
+    if em < bar:
+        raise AssertionError(f"exact match {em:.0%} on {n_eval} validation examples, below {bar:.0%} "
+                             f"({elapsed:.0f} s of training): more steps, another learning rate, or check "
+                             "that the completion ends with EOS")
+    return f"exact match {em:.0%} on {n_eval} held-out record examples after {elapsed:.0f} s of your own fine-tuning"
+
+
+__all__ = ["COUNTING_HELPERS", "check_adamw_state_bytes", "check_build_labels", "check_finetune_record",
+           "check_largest_rank",
+           "reference_labels"]

@@ -51,8 +51,13 @@ def _absmax_slips(blocksize: int) -> dict[str, float]:
     }
 
 
-@exercise(1, hint="the median m solves P(all B values have |z| <= m) = 1/2, and the B values are "
-                  "independent; scipy.stats.norm.ppf inverts the normal's distribution function")
+@exercise(1, hints=(
+    "a block's absmax stays below a value only if every one of its values does, and the values are "
+    'independent',
+    "write the chance that one |z| stays below m with the normal's distribution function, raise it to"
+    ' the block size, set that to one half and solve for m (scipy.stats.norm.ppf inverts the '
+    'distribution function)',
+))
 def check_absmax_in_sigmas(absmax_in_sigmas: Callable) -> str:
     """Check ``absmax_in_sigmas(blocksize: int) -> float``: the median of a block's absmax, in sigmas."""
     for blocksize in ABSMAX_BLOCKSIZES:
@@ -95,7 +100,11 @@ def _scale_slips(row: int, col: int, n_cols: int, blocksize: int) -> dict[str, i
     }
 
 
-@exercise(2, hint="first find the position of (row, col) in the flattened (row-major) tensor")
+@exercise(2, hints=(
+    'blocks are chunks of the flattened tensor, not of a row',
+    'count the values that come before (row, col) when the matrix is read row by row, then ask which '
+    'chunk of blocksize values that position falls in',
+))
 def check_scale_index(scale_index: Callable) -> str:
     """Check ``scale_index(row, col, n_cols, blocksize) -> int`` on rows shorter and longer than a block."""
     for row, col, n_cols, blocksize in SCALE_CASES:
@@ -166,8 +175,12 @@ def _storage_slips(shape: tuple[int, ...], blocksize: int, double_quant: bool) -
     }
 
 
-@exercise(3, hint="count three things: packed indices (two per byte), one scale per block (the last may "
-                  "be partial), and with double_quant the 8-bit codes, second-level scales and one offset")
+@exercise(3, hints=(
+    'count three parts: the 4-bit indices, one scale per block, and how those scales are stored',
+    'round up wherever a part is partial (the last byte of indices, the last block); with '
+    'double_quant the scales become 8-bit codes with their own float32 scales, one per 256, and one '
+    'float32 offset',
+))
 def check_storage_bytes(storage_bytes: Callable) -> str:
     """Check ``storage_bytes(shape, blocksize, double_quant) -> int`` against bitsandbytes' ``QuantState``.
 

@@ -3,7 +3,9 @@
 Exercise 1, ``linear_delta(As, Bs, scalings, weights)``: the ΔW that PEFT's ``linear`` combination
 gives, from the adapters' factors (not the exact weighted sum: the factors are added first).
 Exercise 2, ``route(prompt)``: the adapter name for one prompt of a mixed batch (the task whose
-template the prompt uses, ``"__base__"`` for anything else), checked name by name and then, on the
+template the prompt uses, ``"__base__"`` for anything else), checked name by name, also on prompts
+whose first line misleads (a system line before the template, a passage quoting a heading: routing
+by ``prompt.startswith`` is refused there), and then, on the
 shipped model, by the scores of one ``generate(..., adapter_names=...)`` call on *validation* prompts
 (so the test split the notebook reports stays untouched).
 
@@ -54,8 +56,12 @@ def _linear_slips(As, Bs, scalings, weights) -> dict[str, torch.Tensor]:
     }
 
 
-@exercise(1, hint="B_i·A_i alone must carry w_i·s_i once: which number goes on A_i, which on B_i? "
-                  "(a negative w_i·s_i: its sign on A_i only)")
+@exercise(1, hints=(
+    "PEFT's `linear` combines the factors, not the updates: it builds one A and one B, then "
+    'multiplies',
+    "each adapter's weight times its scaling must appear once in B_i·A_i: split it between the two "
+    "factors, and put a negative sign on A's side only",
+))
 def check_linear_delta(linear_delta: Callable) -> str:
     """Check ``linear_delta(As, Bs, scalings, weights) -> ΔW (out, in)`` against
     :func:`lorakit.lora.combine.combine_linear` (itself tested against PEFT)."""
@@ -86,6 +92,9 @@ EXERCISE_2_BAR = 0.8         # exact match each task must keep in the mixed batc
 BASE = "__base__"            # PEFT's adapter name for "no adapter" in a mixed batch
 
 
+PREAMBLE = "Answer from the text below, in the format it asks for.\n\n"   # a system line a front end adds
+
+
 def _routing_batch(per_task: int) -> tuple[list[str], list[str], list[dict | None]]:
     """Prompts of every task plus prompts in the pretraining format, interleaved; the right name of each."""
     from ..data.corpus import own_format_prompt
@@ -103,15 +112,41 @@ def _routing_batch(per_task: int) -> tuple[list[str], list[str], list[dict | Non
     return list(prompts), list(names), list(examples)
 
 
-@exercise(2, hint="look at how each task's prompt begins (TASKS[name].template); "
-                  "what should a prompt that no adapter was trained on get?")
+def _messy_prompts() -> tuple[list[str], list[str]]:
+    """Prompts a front end sends that the first line does not classify: a task prompt after a system
+    line (still that task's), and a pretraining-format question whose passage opens with a task's
+    heading (no adapter's format: ``"__base__"``)."""
+    from ..data.corpus import own_format_prompt
+    from ..data.qa import make_split as qa_split
+    from ..data.tasks import TASKS
+
+    prompts, names = [], []
+    for task in TASKS.values():
+        example = task.make_split("validation", 3)[2]
+        prompts.append(PREAMBLE + task.format_prompt(example))
+        names.append(task.name)
+        heading = task.template.split("\n", 1)[0]                    # e.g. "### TABLE"
+        quoted = own_format_prompt(qa_split("validation", 3)[2])
+        prompts.append(f"{heading}\n{quoted}")
+        names.append(BASE)
+    return prompts, names
+
+
+@exercise(2, hints=(
+    'an adapter continues the text in the format it was trained on: what part of the prompt decides '
+    'how it goes on?',
+    'a prompt may start with extra text (a system line), and a passage may quote a heading: what '
+    'does each task\'s template (TASKS[name].template) put right before the answer? Anything else gets '
+    '"__base__"',
+))
 def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, shipped: bool = True,
                 per_task: int = EXERCISE_2_PER_TASK) -> str:
     """Check ``route(prompt) -> adapter name``: the task's adapter for a task prompt, ``"__base__"`` else.
 
     The batch holds ``per_task`` validation prompts of each task in :data:`lorakit.data.tasks.TASKS`
     and some questions in the pretraining format (``Q: ... A:``), which no adapter was trained on.
-    Every name must be right. Then, on the shipped model with ``peft_model`` (holding one adapter per
+    Every name must be right, also for prompts whose first line misleads (:func:`_messy_prompts`:
+    routing by ``prompt.startswith(heading)`` is refused there). Then, on the shipped model with ``peft_model`` (holding one adapter per
     task, named after it), one ``generate`` call with ``adapter_names`` answers the whole batch, and
     each task must keep :data:`EXERCISE_2_BAR` exact match: what merging could not do here.
     """
@@ -124,8 +159,17 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
     if wrong:
         t, n = wrong[0]
         raise AssertionError(f"{len(wrong)} of {len(prompts)} prompts routed wrong, e.g. a {t!r} prompt to {n!r}")
+    messy, messy_truth = _messy_prompts()
+    wrong = [(p, t, n) for p, t in zip(messy, messy_truth) if (n := call(route, p)) != t]
+    if wrong:
+        p, t, n = wrong[0]
+        raise AssertionError(
+            f"the plain prompts are routed right, but {len(wrong)} of {len(messy)} prompts that do not begin "
+            f"with their template are not: {p[:60]!r}... went to {n!r}, its adapter is {t!r}. How a prompt "
+            "begins is not what an adapter continues (a front end may add a system line, a passage may quote "
+            "a heading): look at what each template puts right before the answer")
     if peft_model is None or not shipped:
-        return f"all {len(prompts)} prompts routed right (the scores are checked on the shipped model only)"
+        return f"all {len(prompts) + len(messy)} prompts routed right (the scores are checked on the shipped model only)"
     replies = generate(peft_model, tokenizer, prompts, max_new_tokens=max(t.max_new_tokens for t in TASKS.values()),
                        adapter_names=names)
     scores = {}
@@ -138,7 +182,7 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
     if low:
         raise AssertionError(f"routed right, but in one mixed batch {shown}: {' and '.join(low)} below "
                              f"{EXERCISE_2_BAR:.0%}")
-    return f"all {len(prompts)} prompts routed right; one mixed batch keeps every task: {shown}"
+    return f"all {len(prompts) + len(messy)} prompts routed right; one mixed batch keeps every task: {shown}"
 
 
-__all__ = ["BASE", "EXERCISE_2_BAR", "EXERCISE_2_PER_TASK", "check_linear_delta", "check_route"]
+__all__ = ["BASE", "PREAMBLE", "EXERCISE_2_BAR", "EXERCISE_2_PER_TASK", "check_linear_delta", "check_route"]

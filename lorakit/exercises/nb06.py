@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import torch
 
-from . import call, exercise
 from ..qalora import pool_groups as reference_pool
+from . import call, exercise, without
 
 
 def _tensor(got, name: str) -> torch.Tensor:
@@ -36,14 +36,20 @@ def _slip(got: torch.Tensor, slips: dict[str, torch.Tensor]) -> str | None:
 # ---------------------------------------------------------------- exercise 1: group pooling
 
 
-@exercise(1, hint="view the last axis as (in // group_size, group_size) and sum over the group axis")
+@exercise(1, hints=(
+    'consecutive features form a group, the same ones that share a scale and a zero point; pooling '
+    'turns each group into one number',
+    'reshape the last axis into groups (leading dimensions untouched) and reduce over the group axis;'
+    " the paper's Algorithm 1 sums, it does not average",
+))
 def check_pool_groups(pool_groups: Callable) -> str:
     """``pool_groups(x, group_size)``: sum over consecutive groups; any leading dimensions."""
     x = torch.randn(2, 3, 12, generator=torch.Generator().manual_seed(6))
     for shape, g in (((2, 3, 12), 4), ((12,), 3), ((5, 12), 12)):
         xs = x.reshape(-1)[: torch.Size(shape).numel()].reshape(shape)
         original = xs.clone()
-        got = _tensor(call(pool_groups, xs, g), "pool_groups")
+        with without(pool_groups, {"lorakit.qalora.pool_groups": reference_pool}):   # cell 5 imports it
+            got = _tensor(call(pool_groups, xs, g), "pool_groups")
         if not torch.equal(xs, original):
             raise AssertionError("pool_groups changed its input in place; compute a new tensor instead")
         expected = reference_pool(xs, g)
@@ -94,8 +100,13 @@ def _mean_pool_layer_check(fn_zeros: torch.Tensor, zeros, scales, A, B, scaling,
     return torch.allclose(merged, unmerged, rtol=1e-4, atol=1e-5)
 
 
-@exercise(2, hint="with mean pooling each weight of group (j, l) gains s·(B·A)[j, l] / group_size; "
-                  "write that as a change of zeros[j, l] (W = scales·(codes − zeros))")
+@exercise(2, hints=(
+    "merging means changing the zero points so that the quantized weight gains the adapter's update "
+    'exactly',
+    "with mean pooling every weight of a group gains the adapter's value for that group divided by "
+    'the group size; a zero point counts steps of the grid (W = scales·(codes − zeros)), so convert '
+    'that gain into steps, minding the sign',
+))
 def check_merged_zeros_mean_pool(merged_zeros_mean_pool: Callable) -> str:
     """``merged_zeros_mean_pool(zeros, scales, A, B, scaling, group_size) -> (out, L)`` new zero points."""
     zeros, scales, A, B, scaling, g = _merge_case()
@@ -142,8 +153,12 @@ def _rank(out, inp, r, g) -> int:
     return min(r, inp // g, out)
 
 
-@exercise(3, hint="ΔW = s·B·A expanded over groups: how many different columns can it have, "
-                  "and what bounds the rank of B·A?")
+@exercise(3, hints=(
+    'the update is a product of two thin matrices, copied across each group: what limits the rank of '
+    'such a matrix?',
+    'repeating a column adds no rank: count the distinct columns, the inner dimension of the product,'
+    ' and the number of rows; the rank is bounded by each',
+))
 def check_max_update_rank(max_update_rank: Callable) -> str:
     """``max_update_rank(out_features, in_features, r, group_size) -> int``."""
     for out, inp, r, g in CASES:
