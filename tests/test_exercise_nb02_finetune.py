@@ -1,8 +1,10 @@
 """Notebook 02's draft exercise 4 (fine-tune the record task yourself), graded by its result.
 
-The honest solution trains for real (about half a minute on 2 cores): marked slow. The quick tests
+The honest solution trains for real: marked slow, and run only with LORAKIT_DRAFT_TESTS=1 until the
+exercise is in the notebook (its time on 2 cores is not measured yet). The quick tests
 cover a stub, an untrained adapter, full fine-tuning, the shipped adapter and the course's trainer.
 """
+import os
 import re
 import tempfile
 
@@ -109,6 +111,9 @@ def test_over_the_time_budget_is_refused(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("LORAKIT_DRAFT_TESTS") != "1",
+                    reason="draft exercise, not in notebook 02 yet: LORAKIT_DRAFT_TESTS=1 runs its solution "
+                           "(its time on 2 cores is not measured yet)")
 def test_the_solution_reaches_the_bar_within_the_budget(capsys):
     model, tokenizer, _ = load(None, quiet=True)
     assert check_finetune_record(finetune_record, model, tokenizer), line(capsys)
