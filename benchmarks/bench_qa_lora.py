@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The foundation's bar: base exact match <= 10%, LoRA (<= 90 s of training) >= 90%, held-out split.
 
-    python benchmarks/bench_qa_lora.py                 # shipped model, 90 s budget
-    python benchmarks/bench_qa_lora.py --seconds 60 --model runs/candidate
+    python tests/qalora/test_qa_lora_properties.py                 # shipped model, 90 s budget
+    python tests/qalora/test_qa_lora_properties.py --seconds 60 --model runs/candidate
 
 Measures, in one run on this machine: the base model's exact match on the QA test split, then a
 PEFT LoRA fine-tune on the train split for at most ``--seconds`` of wall time, then exact match on
@@ -20,8 +20,8 @@ from peft import LoraConfig, get_peft_model
 
 from lorakit.data.qa import SPLIT_SEEDS, SPLIT_SIZES, make_example, make_split
 from lorakit.evaluate import evaluate_qa
-from lorakit.models import load_model, load_tokenizer
-from lorakit.train import TrainConfig, finetune
+from lorakit.models.loading import load_model, load_tokenizer
+from lorakit.training.loop import TrainConfig, finetune
 
 
 def main() -> None:

@@ -6,12 +6,12 @@ One module per concept; import what a notebook needs from its module:
 * :mod:`lorakit.count`: parameter, LoRA and memory counts from configs alone (meta device).
 * :mod:`lorakit.quant`: NF4, FP4, INT4 and double quantization, bit-exact with bitsandbytes.
 * :mod:`lorakit.qalora`: QA-LoRA: group-wise INT-b weights and an adapter that merges into them exactly.
-* :mod:`lorakit.models`, :mod:`lorakit.device`: the shipped tiny model or a hub model, and the dtype rule.
+* :mod:`lorakit.models.loading`, :mod:`lorakit.models.device`: the shipped tiny model or a hub model, and the dtype rule.
 * :mod:`lorakit.data`: the synthetic world, the pretraining corpus, the QA task, the tokenizer.
-* :mod:`lorakit.train`, :mod:`lorakit.evaluate`: the one fine-tuning loop, exact match, perplexity.
-* :mod:`lorakit.presets`: run settings that follow from the model and the hardware.
-* :mod:`lorakit.results`, :mod:`lorakit.env`: headline numbers per notebook; versions for the version cell.
-* :mod:`lorakit.bootstrap`: what the notebooks' Setup cell installs on Colab and Kaggle (stdlib only).
+* :mod:`lorakit.training.loop`, :mod:`lorakit.evaluate`: the one fine-tuning loop, exact match, perplexity.
+* :mod:`lorakit.models.presets`: run settings that follow from the model and the hardware.
+* :mod:`lorakit.course.results`, :mod:`lorakit.course.env`: headline numbers per notebook; versions for the version cell.
+* :mod:`lorakit.course.bootstrap`: what the notebooks' Setup cell installs on Colab and Kaggle (stdlib only).
 
 Importing ``lorakit`` uses the standard library only (the Setup cell imports it before installing
 anything), and quiets two known-harmless messages of the pinned libraries that would otherwise land

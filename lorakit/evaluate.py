@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .data.corpus import own_format_prompt
-from .data.qa import format_prompt
-from .stats import CI
+from lorakit.data.corpus import own_format_prompt
+from lorakit.data.qa import format_prompt
+from lorakit.stats import CI
 
 
 def normalize_answer(text: str) -> str:
@@ -98,7 +98,7 @@ def answer_in_reply_rate(model, tokenizer, examples: Sequence[dict], max_new_tok
     """How often the gold answer appears in the model's reply (any phrasing counts): the reading probe.
 
     With the default prompt it measures whether a base model can read a passage in the format it was
-    pretrained on (``scripts/pretrain_tiny_lm.py`` logs it). The same numbers as
+    pretrained on (``scripts/producers/pretrain_tiny_lm.py`` logs it). The same numbers as
     :func:`evaluate_qa`'s ``answer_in_reply``; returns ``{"rate": fraction, "replies": [...]}``.
     """
     scored = evaluate_qa(model, tokenizer, examples, max_new_tokens, prompt_fn, batch_size)

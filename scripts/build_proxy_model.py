@@ -20,8 +20,8 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
 
 from lorakit.count import load_config_dict
-from lorakit.models import load_tokenizer
-from lorakit.paths import TINY_LM_DIR
+from lorakit.models.loading import load_tokenizer
+from lorakit.course.paths import TINY_LM_DIR
 
 
 def build(out: Path, config_name: str = "HuggingFaceTB/SmolLM2-135M", layers: int = 2, seed: int = 0) -> Path:

@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from lorakit.paths import BUILD_DIR, REPO_ROOT
+from lorakit.course.paths import BUILD_DIR, REPO_ROOT
 
 COLUMN = "2-core CPU"
 ROW_LINK = re.compile(r"\]\(notebooks/([0-9][0-9]_[^)/]+)\.ipynb\)")

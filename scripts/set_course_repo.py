@@ -21,7 +21,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from lorakit.paths import NOTEBOOKS_DIR, REPO_ROOT
+from lorakit.course.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 README = REPO_ROOT / "README.md"
@@ -51,7 +51,7 @@ if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os
     if course not in sys.path:
         sys.path.insert(0, course)            # lorakit importable in this kernel, no restart
         importlib.invalidate_caches()
-    from lorakit.bootstrap import install_missing   # standard library only
+    from lorakit.course.bootstrap import install_missing   # standard library only
     install_missing()'''
 
 COLAB = "https://colab.research.google.com/assets/colab-badge.svg"

@@ -9,7 +9,7 @@ import torch
 from lorakit.data.corpus import own_format_prompt
 from lorakit.evaluate import (answer_in_reply, answer_in_reply_rate, document_nll, evaluate_qa, exact_match,
                               generate, normalize_answer, perplexity, perplexity_ci, perplexity_ratio_ci)
-from lorakit.models import load_model, load_tokenizer
+from lorakit.models.loading import load_model, load_tokenizer
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..paths import CONFIGS_DIR, TINY_LM_ALIASES, TINY_LM_DIR
+from lorakit.course.paths import CONFIGS_DIR, TINY_LM_ALIASES, TINY_LM_DIR
 
 
 def available_configs() -> list[str]:

@@ -16,7 +16,7 @@ format, :func:`lorakit.data.record.to_record`). Relations repeat across rows (tw
 city), so the value's type does not give the answer away: only the row that starts with the key does.
 The answer is that whole row, as a database returns the matching record (``SELECT *``): the model
 writes the key, then reads on in the table where the key stands. Asked for the bare value instead,
-the shipped model stayed below the 80% bar with :data:`lorakit.adapters.RECIPE`'s 200 steps: 75.5%
+the shipped model stayed below the 80% bar with :data:`lorakit.studies.adapters.RECIPE`'s 200 steps: 75.5%
 [69.5, 81.5] exact match on 200 test examples with this key (one seed), 8.2% with a key of the name
 alone (the row answer: 95.6% [93.8, 97.4] on 500). From the prompt's last line it then has to find the row and
 jump to its last field; writing the key first turns the look-up into the continuation of a span seen
@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import random
 
-from .record import SEPARATOR, to_record
-from .world import sample_facts
+from lorakit.data.record import SEPARATOR, to_record
+from lorakit.data.world import sample_facts
 
 TEMPLATE = "### TABLE\n{context}\n\n### KEY\n{question}\n\n### ROW\n"
 SPLIT_SEEDS = {"train": 1202, "validation": 2203, "test": 3204}

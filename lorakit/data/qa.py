@@ -13,7 +13,7 @@ import json
 import random
 from pathlib import Path
 
-from .world import sample_facts
+from lorakit.data.world import sample_facts
 
 TEMPLATE = "### CONTEXT\n{context}\n\n### QUESTION\n{question}\n\n### ANSWER\n"
 SPLIT_SEEDS = {"train": 1001, "validation": 2002, "test": 3003}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 
-from .world import sample_facts
+from lorakit.data.world import sample_facts
 
 TEMPLATE = "### SENTENCE\n{context}\n\n### RECORD\n"
 SPLIT_SEEDS = {"train": 1101, "validation": 2102, "test": 3103}

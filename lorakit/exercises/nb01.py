@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..count import count_lora, load_config_dict
-from . import call, exercise
+from lorakit.count import count_lora, load_config_dict
+from lorakit.exercises import call, exercise
 
 # ---------------------------------------------------------------- exercise 1: multiply-adds
 

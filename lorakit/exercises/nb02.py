@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..count import count_lora, load_config_dict
-from ..train import IGNORE_INDEX
-from . import call, exercise
+from lorakit.count import count_lora, load_config_dict
+from lorakit.training.loop import IGNORE_INDEX
+from lorakit.exercises import call, exercise
 
 # ---------------------------------------------------------------- exercise 1: the labels
 
@@ -70,7 +70,7 @@ def check_build_labels(build_labels: Callable) -> str:
         if len(ids) != len(labels):
             raise AssertionError(f"input_ids has {len(ids)} ids but labels has {len(labels)}: one label per input id")
         raise AssertionError(f"for prompt {prompt}, answer {answer}, eos {eos} expected {expected}, got {(ids, labels)}")
-    return "labels match what lorakit.train.encode_pairs and TRL's completion-only loss build"
+    return "labels match what lorakit.training.loop.encode_pairs and TRL's completion-only loss build"
 
 
 # ---------------------------------------------------------------- exercise 2: a parameter budget
@@ -144,7 +144,7 @@ def _state_cases() -> list[torch.nn.Module]:
 
 
 def _measured_state_bytes(model: torch.nn.Module) -> int:
-    from ..ablations import optimizer_state_bytes
+    from lorakit.studies.ablations import optimizer_state_bytes
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params)

@@ -8,7 +8,7 @@ paged (unified) memory, for trainable tensors of the given sizes.
 Exercise 3, ``choose_setup(model_name, gpu_gib)``: the fine-tuning method and optimizer closest to
 full fine-tuning that fits a GPU.
 
-Each checker compares with :mod:`lorakit.count.footprint` (itself checked against measured bytes)
+Each checker compares with :mod:`lorakit.memory.estimate` (itself checked against measured bytes)
 and names the usual slip when the answer is wrong.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ..count.footprint import (MIN_8BIT_SIZE, OPTIM_8BIT_BLOCKSIZE, PAGED_MIN_NUMEL, TrainingSetup,
-                               estimate_footprint)
-from . import call, exercise
+from lorakit.memory.estimate import (MIN_8BIT_SIZE, OPTIM_8BIT_BLOCKSIZE, PAGED_MIN_NUMEL, TrainingSetup,
+                                     estimate_footprint)
+from lorakit.exercises import call, exercise
 
 # ---------------------------------------------------------------- exercise 1: QLoRA bytes by hand
 
@@ -73,7 +73,7 @@ def check_qlora_bytes(qlora_bytes: Callable) -> str:
                 raise AssertionError(f"{part}: {message}")
         raise AssertionError(f"{part} is {value / 1e9:.3f} GB; expected {want[part] / 1e9:.3f} GB")
     total = sum(want.values())
-    return f"Llama-2-13B QLoRA without activations: {total / 1e9:.2f} GB (the arithmetic of lorakit.count.estimate_footprint)"
+    return f"Llama-2-13B QLoRA without activations: {total / 1e9:.2f} GB (the arithmetic of lorakit.memory.estimate.estimate_footprint)"
 
 
 # ---------------------------------------------------------------- exercise 2: what gets paged

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import torch
 
-from . import call, exercise
-from ..qalora import pool_groups as reference_pool
+from lorakit.exercises import call, exercise
+from lorakit.qalora import pool_groups as reference_pool
 
 
 def _tensor(got, name: str) -> torch.Tensor:

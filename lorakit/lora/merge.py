@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .inject import lora_layers
+from lorakit.lora.inject import lora_layers
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

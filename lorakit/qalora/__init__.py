@@ -8,12 +8,12 @@
 PEFT's ``use_qalora=True`` needs GPTQ layers (a GPU stack) and cannot merge; the paper's code needs
 auto-gptq. This package runs on a CPU and merges exactly (Xu et al. 2023, arXiv 2309.14717).
 """
-from .convert import (group_quant_layers, merge_and_unload, merge_qalora, qalora_layers, quantize_model_groupwise,
+from lorakit.qalora.convert import (group_quant_layers, merge_and_unload, merge_qalora, qalora_layers, quantize_model_groupwise,
                       to_qalora, unmerge_qalora)
-from .groupwise import (GroupQuantized, check_bits, check_group_size, dequantize_groupwise, groupwise_bits,
+from lorakit.qalora.groupwise import (GroupQuantized, check_bits, check_group_size, dequantize_groupwise, groupwise_bits,
                         quantize_groupwise)
-from .layer import QALoRALinear, pool_groups
-from .linear import GroupQuantLinear
+from lorakit.qalora.layer import QALoRALinear, pool_groups
+from lorakit.qalora.linear import GroupQuantLinear
 
 __all__ = [
     "GroupQuantLinear", "GroupQuantized", "QALoRALinear", "check_bits", "check_group_size", "dequantize_groupwise",

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Iterator
 
 from torch import nn
 
-from ..lora.inject import find_targets
-from ..lora.layer import scaling_factor
-from .groupwise import check_bits, check_group_size
-from .layer import QALoRALinear
-from .linear import GroupQuantLinear
+from lorakit.lora.inject import find_targets
+from lorakit.lora.layer import scaling_factor
+from lorakit.qalora.groupwise import check_bits, check_group_size
+from lorakit.qalora.layer import QALoRALinear
+from lorakit.qalora.linear import GroupQuantLinear
 
 
 def qalora_layers(model: nn.Module) -> Iterator[tuple[str, QALoRALinear]]:

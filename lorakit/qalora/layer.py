@@ -36,9 +36,9 @@ import math
 import torch
 from torch import nn
 
-from ..lora.layer import scaling_factor
-from .groupwise import check_bits, check_group_size
-from .linear import GroupQuantLinear
+from lorakit.lora.layer import scaling_factor
+from lorakit.qalora.groupwise import check_bits, check_group_size
+from lorakit.qalora.linear import GroupQuantLinear
 
 
 def pool_groups(x: torch.Tensor, group_size: int) -> torch.Tensor:

@@ -46,10 +46,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .blockwise import FLOAT_DTYPES, check_blocksize, n_blocks, nearest_code, quantize_blockwise, scale_blocks
-from .codes import CODE_BOOKS, dynamic_code, get_code
-from .double_quant import DoubleQuantState, double_dequantize, double_quantize
-from .packing import byte_table, pack_4bit
+from lorakit.quant.blockwise import FLOAT_DTYPES, check_blocksize, n_blocks, nearest_code, quantize_blockwise, scale_blocks
+from lorakit.quant.codes import CODE_BOOKS, dynamic_code, get_code
+from lorakit.quant.double_quant import DoubleQuantState, double_dequantize, double_quantize
+from lorakit.quant.packing import byte_table, pack_4bit
 
 
 @dataclass(frozen=True, eq=False)

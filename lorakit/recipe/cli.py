@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_config, validate
+from lorakit.recipe.config import ConfigError, load_config, validate
 
 
 def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: OK (method {cfg.method}, model {cfg.model.id})")
         return 0
     if args.estimate:
-        from .estimate import estimate
+        from lorakit.recipe.estimate import estimate
 
         try:
             print(f"{args.config}: {cfg.method}, {cfg.model.id}")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lorakit-train: {err}", file=sys.stderr)
             return 2
         return 0
-    from .run import run
+    from lorakit.recipe.run import run
 
     try:
         run(cfg, resume=args.resume, overwrite=args.overwrite)

@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 @dataclass
 class ModelSection:
     id: str = "tiny-lm"                    # a hub id, a local folder, or tiny-lm (data/tiny-lm)
-    dtype: str = "auto"                    # auto = lorakit.device's rule (fp32 CPU, fp16 T4, bf16 >= 8.0)
+    dtype: str = "auto"                    # auto = lorakit.models.device's rule (fp32 CPU, fp16 T4, bf16 >= 8.0)
     attn_implementation: str | None = None  # e.g. sdpa, flash_attention_2; None = transformers' default
 
 

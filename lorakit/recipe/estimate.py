@@ -5,16 +5,16 @@ from a shipped config or a local ``config.json``; see :func:`lorakit.count.confi
 
 Per process, data parallel (DDP) keeps a whole copy of everything; FSDP shards the weights, the
 gradients and the optimizer states over the processes and keeps each process's own activations.
-Left out, as in :mod:`lorakit.count.footprint`: the CUDA context (about 0.3-0.5 GB), allocator
+Left out, as in :mod:`lorakit.memory.estimate`: the CUDA context (about 0.3-0.5 GB), allocator
 fragmentation and short-lived temporaries, so leave a margin.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..count.footprint import DTYPE_BYTES, GPUS_GIB, OPTIMIZERS, Footprint, TrainingSetup, estimate_footprint
-from ..paths import TINY_LM_ALIASES
-from .config import RecipeConfig
+from lorakit.memory.estimate import DTYPE_BYTES, GPUS_GIB, OPTIMIZERS, Footprint, TrainingSetup, estimate_footprint
+from lorakit.course.paths import TINY_LM_ALIASES
+from lorakit.recipe.config import RecipeConfig
 
 _DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 _SHARDED = ("base_weights", "lora_weights", "gradients", "optimizer_states")
@@ -40,7 +40,7 @@ class RecipeEstimate:
         return sum(self.per_process().values())
 
     def fits(self) -> str:
-        """The smallest GPU of :data:`lorakit.count.footprint.GPUS_GIB` that holds one process."""
+        """The smallest GPU of :data:`lorakit.memory.estimate.GPUS_GIB` that holds one process."""
         for name, gib in GPUS_GIB.items():
             if self.dtype == "bf16" and name.startswith("T4"):
                 continue   # a T4 (compute capability 7.5) has no bf16
@@ -61,10 +61,10 @@ def _size(b: float) -> str:
 
 
 def training_setup(cfg: RecipeConfig, device_dtype: str = "bf16") -> TrainingSetup:
-    """The :class:`~lorakit.count.footprint.TrainingSetup` a recipe config describes.
+    """The :class:`~lorakit.memory.estimate.TrainingSetup` a recipe config describes.
 
     ``device_dtype`` ("fp32", "fp16" or "bf16") stands for ``model.dtype: auto``, which the
-    machine decides at run time (lorakit.device's rule: fp32 CPU, fp16 T4, bf16 at compute
+    machine decides at run time (lorakit.models.device's rule: fp32 CPU, fp16 T4, bf16 at compute
     capability >= 8.0).
     """
     if device_dtype not in DTYPE_BYTES:
@@ -105,8 +105,8 @@ def hardware_table(config_paths=None, processes=(1, 2, 8), device_dtype: str = "
     ``config_paths`` default to every YAML file in ``configs/``; ``device_dtype`` stands for
     ``model.dtype: auto`` (fp16: what a T4 computes in).
     """
-    from ..paths import RECIPES_DIR
-    from .config import load_config
+    from lorakit.course.paths import RECIPES_DIR
+    from lorakit.recipe.config import load_config
 
     if config_paths is None:
         config_paths = sorted(RECIPES_DIR.glob("*.yaml"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .config import RecipeConfig, to_dict
+from lorakit.recipe.config import RecipeConfig, to_dict
 
 ADAPTER_DIR = "adapter"
 METRICS_FILE = "metrics.json"
@@ -31,8 +31,8 @@ def _state():
 
 
 def torch_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto`` -> lorakit.device's rule for ``device``; else the named dtype."""
-    from ..device import DTYPES, compute_dtype
+    """``auto`` -> lorakit.models.device's rule for ``device``; else the named dtype."""
+    from lorakit.models.device import DTYPES, compute_dtype
 
     return compute_dtype(device) if name == "auto" else DTYPES[name]
 
@@ -42,7 +42,7 @@ def load_model_and_tokenizer(cfg: RecipeConfig, device: torch.device):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    from ..models import load_tokenizer, resolve_model_id
+    from lorakit.models.loading import load_tokenizer, resolve_model_id
 
     source = resolve_model_id(cfg.model.id)
     tokenizer = load_tokenizer(source)
@@ -77,7 +77,7 @@ def load_model_and_tokenizer(cfg: RecipeConfig, device: torch.device):
 
 def load_data(cfg: RecipeConfig, eos_token: str):
     """A ``DatasetDict`` with ``prompt``/``completion`` columns (and ``raw_test`` rows for QA scoring)."""
-    from ..sft import load_qa_splits
+    from lorakit.training.sft import load_qa_splits
 
     d = cfg.data
     sizes = {d.eval_split: d.eval_examples}
@@ -142,12 +142,12 @@ def save_adapter_atomically(trainer, output_dir: Path, state) -> Path:
 
 
 def _time_limit(max_seconds: float | None):
-    """``lorakit.sft.TimeLimitCallback`` whose stop decision is shared by all processes.
+    """``lorakit.training.sft.TimeLimitCallback`` whose stop decision is shared by all processes.
 
     Each process has its own clock; if one stopped a step earlier than the others, the others would
     wait forever in the next gradient all-reduce. The flag is all-reduced (max) after every step.
     """
-    from ..sft import TimeLimitCallback
+    from lorakit.training.sft import TimeLimitCallback
 
     class SharedTimeLimit(TimeLimitCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -164,7 +164,7 @@ def _time_limit(max_seconds: float | None):
 
 
 def _training_args(cfg: RecipeConfig, output_dir: Path, model, device: torch.device):
-    from ..sft import sft_config
+    from lorakit.training.sft import sft_config
 
     t = cfg.training
     compute = torch_dtype(cfg.quantization.compute_dtype if cfg.quantization else cfg.model.dtype, device)
@@ -182,11 +182,11 @@ def _training_args(cfg: RecipeConfig, output_dir: Path, model, device: torch.dev
 def _restore_adapters(model, before: dict, args) -> None:
     """Undo TRL's bfloat16 cast of the adapters unless the run computes in bfloat16.
 
-    :func:`lorakit.qlora.adapter_dtype`: on a CPU (float32) a bfloat16 adapter rounds away small Adam
+    :func:`lorakit.training.qlora.adapter_dtype`: on a CPU (float32) a bfloat16 adapter rounds away small Adam
     steps, and float16 mixed precision needs float32 master weights. The original values come back,
     not their bfloat16 rounding. Called before ``trainer.train()`` creates the optimizer.
     """
-    from ..qlora import adapter_dtype, cast_adapters_
+    from lorakit.training.qlora import adapter_dtype, cast_adapters_
 
     if args.bf16:
         return
@@ -197,7 +197,7 @@ def _restore_adapters(model, before: dict, args) -> None:
 
 
 def _qa_test_rows(n: int) -> list[dict]:
-    from ..paths import QA_DIR
+    from lorakit.course.paths import QA_DIR
 
     with (QA_DIR / "test.jsonl").open() as f:
         return [json.loads(line) for line, _ in zip(f, range(n))]
@@ -205,8 +205,8 @@ def _qa_test_rows(n: int) -> list[dict]:
 
 def _score(cfg: RecipeConfig, model, tokenizer) -> dict:
     """Exact match on the QA test split with a bootstrap interval (QA data only, main process)."""
-    from ..evaluate import evaluate_qa
-    from ..stats import bootstrap_ci
+    from lorakit.evaluate import evaluate_qa
+    from lorakit.stats import bootstrap_ci
 
     if cfg.data.source != "qa" or not cfg.data.test_examples:
         return {}

@@ -1,0 +1,105 @@
+"""lorakit.training.qlora: the config, the byte-for-byte check against lorakit.quant, and merging into a full-precision base."""
+import warnings
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from lorakit.training import qlora
+from lorakit.models.loading import load_model
+from lorakit.course.paths import TINY_LM_DIR
+
+SHIPPED = str(TINY_LM_DIR)
+
+
+def test_bnb_config_asks_for_nf4_and_the_course_dtype():
+    quant = qlora.bnb_config(dtype=torch.float16)
+    assert quant.load_in_4bit and quant.bnb_4bit_quant_type == "nf4" and quant.bnb_4bit_use_double_quant
+    assert quant.bnb_4bit_compute_dtype == torch.float16
+    assert qlora.bnb_config(double_quant=False).bnb_4bit_use_double_quant is False
+
+
+@pytest.mark.parametrize("double_quant", [True, False])
+def test_shipped_4bit_weights_equal_lorakit_quant(double_quant):
+    model4 = load_model(SHIPPED, quantization_config=qlora.bnb_config(double_quant, torch.float32))
+    reference = load_model(SHIPPED, dtype=torch.float32)
+    check = qlora.compare_with_lorakit(model4, reference)
+    assert check["layers"] == 28 and check["equal_layers"] == 28 and check["unequal_bytes"] == 0
+    assert qlora.rows_are_whole_blocks(model4)
+
+
+def test_compare_with_lorakit_can_fail():
+    model4 = load_model(SHIPPED, quantization_config=qlora.bnb_config(True, torch.float32))
+    reference = load_model(SHIPPED, dtype=torch.float32)
+    with torch.no_grad():
+        reference.model.layers[1].mlp.up_proj.weight.mul_(1.5)   # not the weights bitsandbytes quantized
+    check = qlora.compare_with_lorakit(model4, reference)
+    assert check["equal_layers"] == 27 and check["unequal_bytes"] > 0
+
+
+def test_merge_into_base_equals_the_adapter_on_the_full_precision_base(tmp_path):
+    base = load_model(SHIPPED, dtype=torch.float32)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.02)
+    peft_model.save_pretrained(tmp_path)
+    ids = torch.randint(2, 1000, (2, 12))
+    with torch.no_grad():
+        expected = peft_model(input_ids=ids).logits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        merged = qlora.merge_into_base(tmp_path, base_model_id=SHIPPED, dtype=torch.float32)
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(merged(input_ids=ids).logits, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_lora_model_same_start_for_both_methods():
+    q = qlora.lora_model(SHIPPED, "qlora", r=4, dtype=torch.float32, seed=3)
+    lo = qlora.lora_model(SHIPPED, "lora", r=4, dtype=torch.float32, seed=3)
+    qa = {n: p for n, p in q.named_parameters() if "lora_A" in n}
+    la = {n: p for n, p in lo.named_parameters() if "lora_A" in n}
+    assert qa.keys() == la.keys() and all(torch.equal(qa[n], la[n]) for n in qa)
+    assert q.is_activation_checkpointing and not lo.is_activation_checkpointing
+    with pytest.raises(ValueError, match="'qlora' or 'lora'"):
+        qlora.lora_model(SHIPPED, "dora")
+
+
+def test_adapter_dtype_rule():
+    assert qlora.adapter_dtype(torch.float32) == torch.float32      # CPU
+    assert qlora.adapter_dtype(torch.float16) == torch.float32      # T4: the gradient scaler wants fp32 masters
+    assert qlora.adapter_dtype(torch.bfloat16) == torch.bfloat16    # compute capability >= 8.0: the paper's
+
+
+def test_cast_adapters_touches_only_trainable_parameters():
+    model = qlora.lora_model(SHIPPED, "lora", r=4, dtype=torch.float32)
+    frozen = {n: p.dtype for n, p in model.named_parameters() if not p.requires_grad}
+    assert qlora.cast_adapters_(model, torch.bfloat16) == sum(p.requires_grad for p in model.parameters())
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.bfloat16}
+    assert {n: p.dtype for n, p in model.named_parameters() if not p.requires_grad} == frozen
+    with pytest.raises(TypeError, match="floating torch.dtype"):
+        qlora.cast_adapters_(model, "float32")
+
+
+@pytest.mark.parametrize("adapters, expected", [(None, torch.float32), ("trl", torch.bfloat16)])
+def test_train_sft_keeps_float32_adapters_on_the_cpu_unless_asked(adapters, expected):
+    # TRL 1.x's SFTTrainer casts a quantized model's adapters to bfloat16 (its sft_trainer.py, "When using
+    # QLoRA"); train_sft restores the course's rule (float32 on the CPU) unless adapters="trl". If the "trl"
+    # case fails, TRL changed: update notebook 04's section 3.
+    import datasets
+    from lorakit.models import presets
+    from lorakit.models.loading import load_tokenizer
+    from lorakit.training.sft import load_qa_splits
+
+    datasets.disable_progress_bars()
+    tokenizer = load_tokenizer(SHIPPED)
+    data = load_qa_splits(tokenizer.eos_token, sizes={"train": 16})
+    preset = presets.get("cpu", batch_size=4)
+    model = qlora.lora_model(SHIPPED, "qlora", r=4, dtype=torch.float32, checkpointing=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer, seconds = qlora.train_sft(model, tokenizer, data["train"], 2, preset, adapters=adapters)
+    assert seconds > 0 and trainer.state.global_step == 2
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {expected}
+    assert {s["state1"].dtype for s in trainer.optimizer.state.values()} == {torch.float32}
