@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 
@@ -53,24 +53,4 @@ def compare_seconds(fns: dict[str, Callable[[], object]], repeats: int = 5, warm
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def generation_seconds(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8, repeats: int = 3,
-                       **generate_kwargs) -> float:
-    """Median seconds for one batched greedy ``generate`` over ``prompts`` (left-padded)."""
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        device = next(model.parameters()).device
-        batch = tokenizer(list(prompts), return_tensors="pt", padding=True).to(device)
-    finally:
-        tokenizer.padding_side = side
-
-    @torch.no_grad()
-    def run():
-        return model.generate(**batch, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
-                              do_sample=False, pad_token_id=tokenizer.pad_token_id, **generate_kwargs)
-
-    model.eval()
-    return median_seconds(run, repeats=repeats, warmup=1)
-
-
-__all__ = ["compare_seconds", "generation_seconds", "median_seconds"]
+__all__ = ["compare_seconds", "median_seconds"]

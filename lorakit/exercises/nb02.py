@@ -144,7 +144,7 @@ def _state_cases() -> list[torch.nn.Module]:
 
 
 def _measured_state_bytes(model: torch.nn.Module) -> int:
-    from lorakit.studies.ablations import optimizer_state_bytes
+    from lorakit.memory.probe import optimizer_state_bytes
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params)

@@ -133,13 +133,15 @@ def nf4_tensor_bytes(numel: int, blocksize: int = 64, double_quant: bool = True,
 # ---------------------------------------------------------------- optimizer states
 
 
-def optimizer_state_bytes(numels: Iterable[int], optimizer: str, param_bytes: int = 4) -> int:
+def estimate_optimizer_states(numels: Iterable[int], optimizer: str, param_bytes: int = 4) -> int:
     """Bytes of AdamW's state for trainable tensors of the given sizes (bitsandbytes 0.50 / torch rules).
+
+    The rule :func:`lorakit.memory.probe.optimizer_state_bytes` measures: per-weight state tensors
+    only (a 0-d step counter is left out).
 
     Args:
         numels: the number of elements of each trainable tensor.
-        optimizer: ``"adamw_torch"`` (``torch.optim.AdamW``: two moments in the parameter's dtype
-            plus a float32 step counter per tensor), ``"adamw_32bit"`` / ``"paged_adamw_32bit"``
+        optimizer: ``"adamw_torch"`` (``torch.optim.AdamW``: two moments in the parameter's dtype), ``"adamw_32bit"`` / ``"paged_adamw_32bit"``
             (bitsandbytes: two float32 moments), ``"adamw_8bit"`` / ``"paged_adamw_8bit"`` (two
             uint8 moments and two float32 scales per 256 values; tensors under 4,096 elements keep
             float32 moments; plus the two shared 256-value code books).
@@ -148,7 +150,7 @@ def optimizer_state_bytes(numels: Iterable[int], optimizer: str, param_bytes: in
     _check_choice("optimizer", optimizer, OPTIMIZERS)
     numels = list(numels)
     if optimizer == "adamw_torch":
-        return sum(2 * n * param_bytes + 4 for n in numels)
+        return sum(2 * n * param_bytes for n in numels)
     if optimizer.endswith("32bit"):
         return sum(8 * n for n in numels)
     total, any_8bit = 0, False
@@ -290,14 +292,14 @@ def estimate_footprint(model_or_name, setup: TrainingSetup | None = None) -> Foo
     if setup.method == "full":
         trainable = [p.numel() for p in all_params]
         base, lora, grads = w * sum(trainable), 0, w * sum(trainable)
-        states = optimizer_state_bytes(trainable, setup.optimizer, param_bytes=w)
+        states = estimate_optimizer_states(trainable, setup.optimizer, param_bytes=w)
         targets = None
     else:
         names = find_targets(model, setup.target_modules)
         layers = [model.get_submodule(n) for n in names]
         trainable = [n for layer in layers for n in (setup.r * layer.in_features, layer.out_features * setup.r)]
         lora, grads = ad * sum(trainable), ad * sum(trainable)
-        states = optimizer_state_bytes(trainable, setup.optimizer, param_bytes=ad)
+        states = estimate_optimizer_states(trainable, setup.optimizer, param_bytes=ad)
         targets = _targets_per_layer(model, setup.target_modules)
         base = w * sum(p.numel() for p in all_params)
         if setup.method == "qlora":
@@ -309,9 +311,17 @@ def estimate_footprint(model_or_name, setup: TrainingSetup | None = None) -> Foo
                      activations=activation_bytes(config, setup, targets))
 
 
-def smallest_gpu(total_bytes: float, gpus: dict[str, float] = GPUS_GIB) -> str:
-    """The first GPU in ``gpus`` ({name: GiB}) that holds ``total_bytes``, or ``"none"``."""
+def smallest_gpu(total_bytes: float, dtype: str | None = None, gpus: dict[str, float] = GPUS_GIB) -> str:
+    """The first GPU in ``gpus`` ({name: GiB}) that holds ``total_bytes``, or ``"none"``.
+
+    With ``dtype="bf16"`` a T4 is passed over (compute capability 7.5: no bfloat16); with no dtype
+    only the memory counts (the tables of notebook 04 compare sizes, whatever the dtype).
+    """
+    if dtype is not None and dtype not in DTYPE_BYTES:
+        raise ValueError(f"dtype must be one of {list(DTYPE_BYTES)} or None, got {dtype!r}")
     for name, gib in gpus.items():
+        if dtype == "bf16" and name.startswith("T4"):
+            continue
         if total_bytes <= gib * 2**30:
             return name
     return "none"
@@ -332,4 +342,4 @@ def footprint_table(names: Iterable[str], setups: dict[str, TrainingSetup]) -> l
 
 __all__ = ["DTYPE_BYTES", "Footprint", "GPUS_GIB", "METHODS", "MIN_8BIT_SIZE", "OPTIMIZERS",
            "PAGED_MIN_NUMEL", "TrainingSetup", "activation_bytes", "estimate_footprint", "footprint_table",
-           "nf4_tensor_bytes", "optimizer_state_bytes", "smallest_gpu"]
+           "nf4_tensor_bytes", "estimate_optimizer_states", "smallest_gpu"]

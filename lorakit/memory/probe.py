@@ -63,9 +63,16 @@ def gradient_bytes(model: nn.Module) -> int:
 
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Bytes of every tensor in ``optimizer.state`` (call after at least one ``step``)."""
+    """Bytes of the optimizer's per-weight state tensors (call after at least one ``step``).
+
+    The course's one rule for optimizer state, measured here and estimated by
+    :func:`lorakit.memory.estimate.estimate_optimizer_states`: every state tensor of one or more
+    dimensions (AdamW: ``exp_avg`` and ``exp_avg_sq``; bitsandbytes 8-bit: the codes and their block
+    scales), each storage once. ``torch.optim.AdamW``'s step counter, a 0-d float32 tensor per
+    weight (4 bytes; bitsandbytes keeps a Python int), is bookkeeping and is left out.
+    """
     return unique_bytes(v for state in optimizer.state.values() for v in state.values()
-                        if isinstance(v, torch.Tensor))
+                        if isinstance(v, torch.Tensor) and v.dim() > 0)
 
 
 class SavedTensors:

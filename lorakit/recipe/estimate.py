@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lorakit.memory.estimate import DTYPE_BYTES, GPUS_GIB, OPTIMIZERS, Footprint, TrainingSetup, estimate_footprint
+from lorakit.memory.estimate import (DTYPE_BYTES, OPTIMIZERS, Footprint, TrainingSetup, estimate_footprint,
+                                     smallest_gpu)
 from lorakit.course.paths import TINY_LM_ALIASES
 from lorakit.recipe.config import RecipeConfig
 
@@ -40,13 +41,8 @@ class RecipeEstimate:
         return sum(self.per_process().values())
 
     def fits(self) -> str:
-        """The smallest GPU of :data:`lorakit.memory.estimate.GPUS_GIB` that holds one process."""
-        for name, gib in GPUS_GIB.items():
-            if self.dtype == "bf16" and name.startswith("T4"):
-                continue   # a T4 (compute capability 7.5) has no bf16
-            if self.total <= gib * 2**30:
-                return name
-        return "none of " + ", ".join(GPUS_GIB)
+        """The smallest GPU that holds one process (:func:`lorakit.memory.estimate.smallest_gpu`; bf16: no T4)."""
+        return smallest_gpu(self.total, self.dtype)
 
     def __str__(self) -> str:
         lines = [f"estimated memory per process ({self.strategy}, {self.processes} process"
@@ -94,8 +90,6 @@ def estimate(cfg: RecipeConfig, processes: int = 1, device_dtype: str = "bf16") 
     strategy = "fsdp" if cfg.distributed.strategy == "fsdp" else "ddp"
     return RecipeEstimate(footprint=estimate_footprint(model_id, setup), processes=processes,
                           strategy=strategy, dtype=setup.dtype)
-
-
 
 
 

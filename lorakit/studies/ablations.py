@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from lorakit.count import count_parameters
+from lorakit.memory.probe import optimizer_state_bytes
 from lorakit.evaluate import evaluate_qa
 from lorakit.course.paths import RESULTS_DATA_DIR
 from lorakit.stats import CI, bootstrap_ci, format_ci, verdict
@@ -110,12 +111,6 @@ def build_model(variant: Variant, model_id=None, seed: int = 0):
     if variant.full:
         return model.requires_grad_(True)
     return get_peft_model(model, variant.lora_config())
-
-
-def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Bytes held by the optimizer's state tensors (AdamW: ``exp_avg`` and ``exp_avg_sq`` per weight)."""
-    return sum(t.numel() * t.element_size() for state in optimizer.state.values()
-               for t in state.values() if torch.is_tensor(t) and t.dim() > 0)
 
 
 def encode_correct(correct: Sequence[bool]) -> str:
@@ -408,6 +403,6 @@ def seed_noise(table: dict, names: Sequence[str] | None = None) -> float:
 
 __all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "compare", "compare_scores",
            "decode_correct", "default_settings", "encode_correct", "group_rows", "interval", "load_table",
-           "optimizer_state_bytes", "run_seeds", "run_sweep", "run_variant", "save_table", "seed_noise",
+           "run_seeds", "run_sweep", "run_variant", "save_table", "seed_noise",
            "seed_scores", "seed_summary", "seed_verdict", "steps_row", "summary", "sweep_variants",
            "unique_variants"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from lorakit.data.tasks import TASKS, get_task
-from lorakit.evaluate import evaluate_qa
+from lorakit.evaluate import evaluate_qa, left_padded
 from lorakit.course.paths import DATA_DIR
 from lorakit.training.loop import TrainConfig, TrainResult, finetune
 
@@ -148,13 +148,7 @@ def next_token_logits(model, tokenizer, prompts: Sequence[str], **forward_kwargs
     last position is every prompt's next token. ``forward_kwargs`` go to the forward call (e.g.
     PEFT's ``adapter_names=[...]``, one per prompt).
     """
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        device = next(model.parameters()).device
-        batch = tokenizer(list(prompts), return_tensors="pt", padding=True).to(device)
-    finally:
-        tokenizer.padding_side = side
+    batch = left_padded(model, tokenizer, prompts)
     model.eval()
     return model(**batch, **forward_kwargs).logits[:, -1].float()
 

@@ -23,10 +23,10 @@ from torch import nn
 
 from lorakit.evaluate import evaluate_qa
 from lorakit.lora import inject_lora
-from lorakit.lora import merge_and_unload as merge_lora_and_unload
 from lorakit.quant import fake_quantize_model_
 from lorakit.training.loop import TrainConfig, TrainResult, finetune
-from lorakit.qalora.convert import group_quant_layers, merge_and_unload, quantize_model_groupwise, to_qalora
+from lorakit.qalora.convert import group_quant_layers, quantize_model_groupwise, to_qalora
+from lorakit.lora.merge import merge_and_unload
 
 
 @dataclass
@@ -72,7 +72,7 @@ def merged_16bit(qlora: nn.Module, dtype: torch.dtype = torch.float16) -> nn.Mod
     The merged weights are rounded to ``dtype`` (float16, as QLoRA deploys) and kept in the model's
     compute dtype, so the evaluation sees exactly the stored values.
     """
-    model = merge_lora_and_unload(copy.deepcopy(qlora))   # plain nn.Linear layers again
+    model = merge_and_unload(copy.deepcopy(qlora))   # plain nn.Linear layers again
     for module in model.modules():
         if isinstance(module, nn.Linear):
             module.weight.copy_(module.weight.to(dtype).to(module.weight.dtype))

@@ -32,7 +32,7 @@ from lorakit.course.paths import RESULTS_DATA_DIR
 from lorakit.quant import fake_quantize_model_
 from lorakit.studies import qalora_compare as compare
 from lorakit.qalora.convert import quantize_model_groupwise
-from lorakit.qalora.groupwise import check_group_size
+from lorakit.qalora.groupwise import check_quant_group_size
 
 SWEEP_FILE = RESULTS_DATA_DIR / "06_qa_lora_sweep.json"
 GROUP_SIZES = (32, 64, 128)   # the group-size ablation, at 4 bits
@@ -61,7 +61,7 @@ def dividing(points: Iterable[tuple[int, int]], model: nn.Module) -> tuple[list[
     for bits, g in points:
         try:
             for n in ins:
-                check_group_size(g, n)
+                check_quant_group_size(g, n)
             kept.append((bits, g))
         except ValueError:
             skipped.append(g)

@@ -83,17 +83,24 @@ def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int = 
 
 
 def collate(batch: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a list of encoded examples into tensors (padding is masked out)."""
+    """Right-pad a list of encoded examples into tensors (padding is masked out).
+
+    Each example has ``input_ids`` and, for training, ``labels`` (padded with -100, so the loss
+    skips the padding); without labels the result has ``input_ids`` and ``attention_mask`` only.
+    """
     width = max(len(b["input_ids"]) for b in batch)
+    with_labels = "labels" in batch[0]
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for i, b in enumerate(batch):
         n = len(b["input_ids"])
         ids[i, :n] = torch.tensor(b["input_ids"])
-        labels[i, :n] = torch.tensor(b["labels"])
+        if with_labels:
+            labels[i, :n] = torch.tensor(b["labels"])
         mask[i, :n] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask} if with_labels else \
+        {"input_ids": ids, "attention_mask": mask}
 
 
 def autocast_dtype(model) -> torch.dtype | None:

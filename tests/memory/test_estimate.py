@@ -14,7 +14,7 @@ from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig
 
 from lorakit.memory.estimate import TrainingSetup, estimate_footprint, footprint_table, nf4_tensor_bytes, smallest_gpu
-from lorakit.memory.estimate import activation_bytes, optimizer_state_bytes
+from lorakit.memory.estimate import activation_bytes, estimate_optimizer_states
 from lorakit.memory.probe import measure_footprint, relative_errors
 from lorakit.course.paths import TINY_LM_DIR
 
@@ -124,12 +124,12 @@ def test_nf4_bits_per_weight_is_the_papers():
     assert 8 * nf4_tensor_bytes(n, double_quant=True) / n == pytest.approx(4.127, abs=1e-3)
 
 
-def test_optimizer_state_bytes_8bit_rules():
-    assert optimizer_state_bytes([1000], "adamw_8bit") == 8000  # under 4,096 values: 32-bit states
-    assert optimizer_state_bytes([4096], "paged_adamw_8bit") == 2 * 4096 + 8 * 16 + 2048
-    assert optimizer_state_bytes([10], "adamw_torch", param_bytes=2) == 2 * 10 * 2 + 4
+def test_estimate_optimizer_states_8bit_rules():
+    assert estimate_optimizer_states([1000], "adamw_8bit") == 8000  # under 4,096 values: 32-bit states
+    assert estimate_optimizer_states([4096], "paged_adamw_8bit") == 2 * 4096 + 8 * 16 + 2048
+    assert estimate_optimizer_states([10], "adamw_torch", param_bytes=2) == 2 * 10 * 2
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        optimizer_state_bytes([10], "sgd")
+        estimate_optimizer_states([10], "sgd")
 
 
 def test_full_16bit_65b_needs_over_780_gb_and_qlora_fits_48():

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lorakit.qalora import (GroupQuantLinear, QALoRALinear, group_quant_layers, merge_and_unload, merge_qalora,
-                            qalora_layers, quantize_model_groupwise, to_qalora, unmerge_qalora)
+from lorakit.qalora import (GroupQuantLinear, QALoRALinear, group_quant_layers, qalora_layers,
+                            quantize_model_groupwise, to_qalora)
+from lorakit.lora.merge import merge_and_unload, merge_lora, unmerge_lora
 
 
 def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
@@ -65,13 +66,13 @@ def test_merge_and_unload_is_exact_and_leaves_int_layers():
     assert not any(p.requires_grad for p in model.parameters())
 
 
-def test_merge_qalora_is_reversible():
+def test_merge_lora_is_reversible_on_qalora():
     model = to_qalora(tiny_llama(), group_size=16, bits=2, r=2, lora_alpha=4)
     randomize_b(model)
     before = logits(model)
-    merge_qalora(model)
+    merge_lora(model)
     assert all(layer.merged for _, layer in qalora_layers(model))
-    unmerge_qalora(model)
+    unmerge_lora(model)
     assert not any(layer.merged for _, layer in qalora_layers(model))
     torch.testing.assert_close(logits(model), before, rtol=1e-5, atol=1e-5)
 

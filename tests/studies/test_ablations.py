@@ -4,10 +4,10 @@ import torch
 
 from lorakit.models import presets
 from lorakit.studies.ablations import (QV, Variant, build_model, compare, decode_correct, default_settings,
-                                       encode_correct, group_rows, interval, load_table, optimizer_state_bytes,
-                                       run_sweep, run_variant, run_seeds, save_table, seed_noise, seed_scores,
-                                       seed_summary, seed_verdict, steps_row, summary, sweep_variants,
-                                       unique_variants)
+                                       encode_correct, group_rows, interval, load_table, run_sweep, run_variant,
+                                       run_seeds, save_table, seed_noise, seed_scores, seed_summary, seed_verdict,
+                                       steps_row, summary, sweep_variants, unique_variants)
+from lorakit.memory.probe import optimizer_state_bytes
 from lorakit.data.qa import make_split
 from lorakit.models.loading import load_tokenizer
 
