@@ -1,7 +1,7 @@
 """Every notebook follows the conventions in notebooks/README.md (checked without running it).
 
 The rule numbers below are notebooks/README.md's. The Setup cell's exact text is checked by
-tests/test_set_course_repo.py (scripts/set_course_repo.py owns it).
+tests/scripts/test_set_course_repo.py (scripts/set_course_repo.py owns it).
 """
 import ast
 import json

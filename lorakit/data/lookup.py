@@ -27,9 +27,11 @@ start), so :func:`lorakit.evaluate.evaluate_qa` scores them with ``prompt_fn=for
 from __future__ import annotations
 
 import random
+from functools import partial
 
 from lorakit.data.record import SEPARATOR, to_record
 from lorakit.data.world import sample_facts
+from lorakit.data import world
 
 TEMPLATE = "### TABLE\n{context}\n\n### KEY\n{question}\n\n### ROW\n"
 SPLIT_SEEDS = {"train": 1202, "validation": 2203, "test": 3204}
@@ -54,13 +56,9 @@ def make_example(rng: random.Random, idx: str) -> dict:
     }
 
 
-def make_split(split: str, n: int | None = None) -> list[dict]:
-    """The examples of ``split`` (``train``, ``validation`` or ``test``), reproducibly."""
-    if split not in SPLIT_SEEDS:
-        raise ValueError(f"split must be one of {list(SPLIT_SEEDS)}, got {split!r}")
-    rng = random.Random(SPLIT_SEEDS[split])
-    n = SPLIT_SIZES[split] if n is None else n
-    return [make_example(rng, f"lookup-{split}-{i:05d}") for i in range(n)]
+make_split = partial(world.make_split, make_example=make_example, seeds=SPLIT_SEEDS, sizes=SPLIT_SIZES,
+                     prefix="lookup-")
+"""``make_split(split, n=None)``: the examples of ``split`` (:func:`lorakit.data.world.make_split`)."""
 
 
 def format_prompt(example: dict) -> str:

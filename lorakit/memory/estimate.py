@@ -23,7 +23,7 @@ parameters need 783 GB, the ">780 GB" of the QLoRA paper (Dettmers et al. 2023, 
 Everything is computed from the architecture on the meta device (:func:`~lorakit.count.meta_model`),
 so a 65B model costs nothing to estimate. The rules copy what PyTorch, transformers 5, PEFT 0.21 and
 bitsandbytes 0.50 store, and :mod:`lorakit.memory.probe` measures the same parts on a real model to
-check them (``tests/test_footprint.py``, two model sizes). Left out: the CUDA context, allocator
+check them (``tests/memory/test_estimate.py``, two model sizes). Left out: the CUDA context, allocator
 fragmentation and short-lived temporaries (a dequantized weight, the layer recomputed under
 gradient checkpointing, the logits' gradient), which a GPU's peak also contains.
 """

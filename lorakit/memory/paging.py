@@ -5,7 +5,7 @@ elements) with ``cudaMallocManaged``: CUDA unified memory, which the driver may 
 between GPU and CPU RAM. When the GPU runs short, for instance when one long sequence briefly needs
 far more activation memory than the others, the driver evicts the optimizer state's pages to CPU RAM;
 ``optimizer.step()`` prefetches them back for the update. Without a spike nothing moves, so paging
-costs nothing (QLoRA, Dettmers et al. 2023, §3; bitsandbytes ``docs/source/explanations/optimizers.mdx``).
+costs nothing (QLoRA, Dettmers et al. 2023, §3; bitsandbytes' documentation, "Paged optimizers").
 
 :func:`spike_demo` builds that situation on whatever GPU it finds, sized from its free memory:
 weights + gradients take ``weights_fraction`` of it, AdamW's two float32 states as much again, and at

@@ -27,7 +27,7 @@ scales and offset, are equal bit for bit. Known differences:
   ``bnb.nn.Linear4bit``'s CPU forward decodes through the same kernel, so with the default block
   size 64 a layer whose ``in_features`` is a multiple of 16 but not of 64 (32, 48, 96, ...) computes
   with wrong weights; so do PEFT's merge into a 4-bit base and ``model.dequantize()``.
-  ``docs/upstream/`` holds a stand-alone reproduction; ``tests/test_quantize.py`` pins it.
+  ``docs/upstream/`` holds a stand-alone reproduction; ``tests/quant/test_quantize.py`` pins it.
 * **A 1-D input comes back 2-D from bitsandbytes' CPU dequantize**: shape ``(1, n)`` for ``(n,)``
   (when ``n`` is even; an odd ``n`` takes its pure-PyTorch path, which keeps ``(n,)``). Here the
   result always has the input's shape.

@@ -7,6 +7,6 @@ from a YAML file, on one process or many under Hugging Face ``accelerate`` (DDP,
 * :mod:`.run`: model (LoRA, QLoRA or full), data, TRL ``SFTTrainer``, evaluation, an atomic adapter save;
 * :mod:`.cli`: the command line (``lorakit-train``).
 """
-from lorakit.recipe.config import ConfigError, RecipeConfig, load_config, validate
+from lorakit.recipe.config import ConfigError, RecipeConfig, load_recipe, validate
 
-__all__ = ["ConfigError", "RecipeConfig", "load_config", "validate"]
+__all__ = ["ConfigError", "RecipeConfig", "load_recipe", "validate"]

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lorakit.recipe.config import ConfigError, load_config, validate
+from lorakit.recipe.config import ConfigError, load_recipe, validate
 
 
 def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config)
+        cfg = load_recipe(args.config)
         if args.set:
             import yaml
 

@@ -9,7 +9,7 @@ A config has one mapping per section; every key has a default, so a file names o
     training: {max_steps: 300, per_device_batch_size: 16, learning_rate: 2.0e-3}
     output: {dir: runs/qlora-tiny}
 
-:func:`load_config` reads and validates a file; :func:`validate` checks a dict. Every problem is
+:func:`load_recipe` reads and validates a file; :func:`validate` checks a dict. Every problem is
 reported at once, each naming its key (``lora.r: must be a positive int, got 0``), and an unknown key
 gets a "did you mean". Note that PyYAML reads ``2e-3`` (no dot) as a *string*; float fields accept
 such strings and convert them, so ``learning_rate: 2e-3`` works as a reader expects.
@@ -324,7 +324,7 @@ def validate(raw: Any, base_dir: str | Path = ".", source: str = "config") -> Re
     return cfg
 
 
-def load_config(path: str | Path) -> RecipeConfig:
+def load_recipe(path: str | Path) -> RecipeConfig:
     """Read ``path`` (YAML) and validate it; relative paths inside resolve against the current folder."""
     import yaml
 

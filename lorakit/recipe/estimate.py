@@ -100,14 +100,14 @@ def hardware_table(config_paths=None, processes=(1, 2, 8), device_dtype: str = "
     ``model.dtype: auto`` (fp16: what a T4 computes in).
     """
     from lorakit.course.paths import RECIPES_DIR
-    from lorakit.recipe.config import load_config
+    from lorakit.recipe.config import load_recipe
 
     if config_paths is None:
         config_paths = sorted(RECIPES_DIR.glob("*.yaml"))
     head = f"{'config':<22}{'method':<7}{'model':<26}" + "".join(f"{f'{n} GPU' + ('s' if n > 1 else ''):>22}" for n in processes)
     rows = [head, "-" * len(head)]
     for path in config_paths:
-        cfg = load_config(path)
+        cfg = load_recipe(path)
         cells = []
         for n in processes:
             est = estimate(cfg, processes=n, device_dtype=device_dtype)

@@ -97,7 +97,7 @@ class Variant:
         return cls(**fields)
 
 
-def build_model(variant: Variant, model_id=None, seed: int = 0):
+def variant_model(variant: Variant, model_id=None, seed: int = 0):
     """A fresh copy of the model, with LoRA per ``variant`` (or all weights trainable for full FT).
 
     The LoRA weights are drawn after ``torch.manual_seed(seed)``, so a variant is reproducible.
@@ -133,7 +133,7 @@ def run_variant(variant: Variant, tokenizer, train: Sequence[dict], test: Sequen
     :func:`encode_correct`), ``trainable`` and ``total`` parameters, ``optimizer_state_bytes``,
     ``seconds`` and ``steps`` of training, ``final_loss``, and the ``variant``'s fields.
     """
-    model = build_model(variant, model_id, seed)
+    model = variant_model(variant, model_id, seed)
     trainable, total = count_parameters(model)
     config = variant.train_config(preset, seed=seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -188,7 +188,7 @@ def unique_variants(groups: dict[str, list[Variant]]) -> list[Variant]:
     return list(seen.values())
 
 
-def run_sweep(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], preset=None, seed: int = 0,
+def run_ablations(model_id, tokenizer, train: Sequence[dict], test: Sequence[dict], preset=None, seed: int = 0,
               steps: int = 300, seconds: float = 55.0, only: Sequence[str] | None = None, previous: dict | None = None,
               on_row: Callable[[str, dict], None] | None = None) -> dict:
     """Run the variants of :func:`sweep_variants` and return the table :func:`load_table` reads.
@@ -401,8 +401,8 @@ def seed_noise(table: dict, names: Sequence[str] | None = None) -> float:
     return max(spreads, default=0.0)
 
 
-__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "build_model", "compare", "compare_scores",
+__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "variant_model", "compare", "compare_scores",
            "decode_correct", "default_settings", "encode_correct", "group_rows", "interval", "load_table",
-           "run_seeds", "run_sweep", "run_variant", "save_table", "seed_noise",
+           "run_seeds", "run_ablations", "run_variant", "save_table", "seed_noise",
            "seed_scores", "seed_summary", "seed_verdict", "steps_row", "summary", "sweep_variants",
            "unique_variants"]

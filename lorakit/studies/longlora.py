@@ -31,7 +31,7 @@ from lorakit.longlora.trainable import count_trainable, longlora_trainable, peft
 
 
 @dataclass(frozen=True)
-class Variant:
+class LongLoRAVariant:
     """One way to get a model to the extended length."""
 
     label: str                   # as printed and plotted
@@ -42,14 +42,14 @@ class Variant:
 
 
 VARIANTS = {
-    "no_pi": Variant("no PI, no fine-tuning", interpolate=False),
-    "pi_only": Variant("PI only"),
-    "lora_full": Variant("LoRA, full attention", "lora"),
-    "lora_s2": Variant("LoRA, S²-Attn", "lora", s2=True),
-    "longlora": Variant("LongLoRA: S²-Attn + embed & norm", "lora", s2=True, extra=("embed", "norm")),
-    "full_ft": Variant("full fine-tuning", "full"),
-    "lora_plus_full": Variant("LoRA + embed & norm, full attention", "lora", extra=("embed", "norm")),
-    "lora_full_no_pi": Variant("LoRA, full attention, no PI", "lora", interpolate=False),
+    "no_pi": LongLoRAVariant("no PI, no fine-tuning", interpolate=False),
+    "pi_only": LongLoRAVariant("PI only"),
+    "lora_full": LongLoRAVariant("LoRA, full attention", "lora"),
+    "lora_s2": LongLoRAVariant("LoRA, S²-Attn", "lora", s2=True),
+    "longlora": LongLoRAVariant("LongLoRA: S²-Attn + embed & norm", "lora", s2=True, extra=("embed", "norm")),
+    "full_ft": LongLoRAVariant("full fine-tuning", "full"),
+    "lora_plus_full": LongLoRAVariant("LoRA + embed & norm, full attention", "lora", extra=("embed", "norm")),
+    "lora_full_no_pi": LongLoRAVariant("LoRA, full attention, no PI", "lora", interpolate=False),
 }
 """The five variants this experiment compares (``pi_only`` … ``full_ft``, from the course's issue;
 LongLoRA's Table 2 compares full fine-tuning, LoRA and LoRA with trainable embeddings and norms), and three that
@@ -147,7 +147,7 @@ def load_format(model, path):
         return PeftModel.from_pretrained(model, str(path)).merge_and_unload()
 
 
-def prepare(base, variant: Variant, config: ExperimentConfig):
+def prepare(base, variant: LongLoRAVariant, config: ExperimentConfig):
     """A copy of ``base`` set up for ``variant``: interpolation, trainable set, S²-Attn. ``base`` is untouched."""
     model = copy.deepcopy(base)
     if variant.interpolate:
@@ -198,7 +198,7 @@ def evaluate(model, tokenizer, data: Data, config: ExperimentConfig, s2: bool = 
             "ppl": float(torch.tensor(nll).mean().exp()), "predictions": keys["predictions"][:5]}
 
 
-def run_variant(base, tokenizer, name: str, data: Data, config: ExperimentConfig, s2_eval: bool = True) -> dict:
+def run_longlora_variant(base, tokenizer, name: str, data: Data, config: ExperimentConfig, s2_eval: bool = True) -> dict:
     """Train (if the variant trains) and evaluate with full attention; one JSON-ready record.
 
     A variant trained with S²-Attn is also evaluated under S²-Attn (``record["s2_eval"]``) unless
@@ -219,5 +219,5 @@ def config_dict(config: ExperimentConfig) -> dict:
     return asdict(config)
 
 
-__all__ = ["Data", "EVAL_SEED", "ExperimentConfig", "VARIANTS", "Variant", "config_dict", "evaluate", "load_format", "make_data",
-           "prepare", "run_variant", "teach_format", "train_variant", "TrainResult"]
+__all__ = ["Data", "EVAL_SEED", "ExperimentConfig", "VARIANTS", "LongLoRAVariant", "config_dict", "evaluate", "load_format", "make_data",
+           "prepare", "run_longlora_variant", "teach_format", "train_variant", "TrainResult"]

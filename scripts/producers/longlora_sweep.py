@@ -27,7 +27,7 @@ import torch
 
 from lorakit.course.env import versions
 from lorakit.evaluate import passkey_accuracy
-from lorakit.studies.longlora import VARIANTS, ExperimentConfig, config_dict, make_data, run_variant, teach_format
+from lorakit.studies.longlora import VARIANTS, ExperimentConfig, config_dict, make_data, run_longlora_variant, teach_format
 from lorakit.models.loading import load
 from lorakit.course.paths import REPO_ROOT
 
@@ -64,7 +64,7 @@ def main() -> None:
         print(f"seed {seed} format: passkey at {config.short_len} tokens {short['accuracy']:.1%} "
               f"after {run.steps} steps ({run.seconds:.0f} s)", flush=True)
         for name in args.variants:
-            runs[name] = run_variant(base, tokenizer, name, data, config)
+            runs[name] = run_longlora_variant(base, tokenizer, name, data, config)
             r = runs[name]
             own = (f" (under S2-Attn: passkey {r['s2_eval']['passkey_accuracy']:.1%}, ppl {r['s2_eval']['ppl']:.3f})"
                    if "s2_eval" in r else "")

@@ -65,7 +65,7 @@ def main() -> None:
     tokenizer, train, test = load_tokenizer(args.model), make_split("train"), make_split("test", args.n_test)
     table = previous
     if args.only or not previous:
-        table = ablations.run_sweep(args.model, tokenizer, train, test, seed=args.seed, steps=args.steps,
+        table = ablations.run_ablations(args.model, tokenizer, train, test, seed=args.seed, steps=args.steps,
                                     seconds=args.seconds, only=args.only, previous=previous, on_row=progress)
         table["meta"].update(generator="scripts/producers/sweep_lora_ablations.py",
                              test_split=f"the first {args.n_test} examples of data/qa/test.jsonl")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from lorakit.count import available_configs, config_path, count_lora, count_parameters, load_config, meta_model
+from lorakit.count import available_configs, config_path, count_lora, count_parameters, load_hf_config, meta_model
 
 CONFIGS = available_configs()
 QV = ["q_proj", "v_proj"]
@@ -38,7 +38,7 @@ def test_meta_model_total_matches_published(name):
 
 
 def test_tiny_lm_config_is_available():
-    config = load_config("tiny-lm")
+    config = load_hf_config("tiny-lm")
     assert (config.hidden_size, config.intermediate_size, config.num_hidden_layers) == (128, 512, 4)
     assert count_lora("tiny-lm", QV, 8).trainable == 4 * 2 * 8 * (128 + 128)
 
@@ -53,7 +53,7 @@ def test_config_from_a_path(tmp_path):
 
 def test_unknown_config_says_what_exists():
     with pytest.raises(ValueError, match="meta-llama/Llama-2-7b-hf"):
-        load_config("meta-llama/Llama-3-8B")
+        load_hf_config("meta-llama/Llama-3-8B")
 
 
 def test_llama_33b_rounds_to_the_papers_size():

@@ -142,8 +142,8 @@ def test_full_16bit_65b_needs_over_780_gb_and_qlora_fits_48():
 
 
 def test_activations_grow_linearly_without_checkpointing_in_tokens_except_attention():
-    from lorakit.count import load_config
-    config = load_config("tiny-lm")
+    from lorakit.count import load_hf_config
+    config = load_hf_config("tiny-lm")
     one = activation_bytes(config, TrainingSetup(method="lora", batch_size=1, seq_len=64, gradient_checkpointing=False))
     two = activation_bytes(config, TrainingSetup(method="lora", batch_size=2, seq_len=64, gradient_checkpointing=False))
     assert two == 2 * one - 2 * 64 * 32 * 2  # rotary cos/sin are shared by the batch

@@ -1,5 +1,5 @@
 """The shipped model does what the course needs of it: it cannot answer in the QA template before
-fine-tuning, and a short LoRA fine-tune teaches it (tests/qalora/test_qa_lora_properties.py measures the 90 s bar;
+fine-tuning, and a short LoRA fine-tune teaches it (benchmarks/bench_qa_lora.py measures the 90 s bar;
 this test counts steps, not seconds, so it does not depend on the machine's speed)."""
 import pytest
 from peft import LoraConfig, get_peft_model

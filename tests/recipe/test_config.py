@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from lorakit.recipe.cli import main
-from lorakit.recipe.config import ConfigError, load_config, validate
+from lorakit.recipe.config import ConfigError, load_recipe, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -20,12 +20,12 @@ def test_configs_are_shipped():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_configs_validate(path):
-    cfg = load_config(path)
+    cfg = load_recipe(path)
     assert cfg.method in ("lora", "qlora", "full") and cfg.lora.r > 0
 
 
 def test_fsdp_config_stores_4bit_weights_in_the_model_dtype():
-    cfg = load_config(ROOT / "configs" / "qlora-70b-fsdp.yaml")
+    cfg = load_recipe(ROOT / "configs" / "qlora-70b-fsdp.yaml")
     assert cfg.distributed.strategy == "fsdp"
     assert cfg.quantization.quant_storage == cfg.model.dtype == "bfloat16"
     accel = yaml.safe_load((ROOT / "configs" / "accelerate" / "fsdp-qlora.yaml").read_text())

@@ -5,7 +5,7 @@ import pytest
 
 from lorakit.memory.estimate import nf4_tensor_bytes
 from lorakit.recipe.cli import main
-from lorakit.recipe.config import load_config, validate
+from lorakit.recipe.config import load_recipe, validate
 from lorakit.recipe.estimate import estimate, hardware_table, training_setup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,7 +13,7 @@ CONFIGS = ROOT / "configs"
 
 
 def test_training_setup_carries_every_field_of_the_config():
-    cfg = load_config(CONFIGS / "qlora-7b-t4.yaml")
+    cfg = load_recipe(CONFIGS / "qlora-7b-t4.yaml")
     s = training_setup(cfg)
     assert (s.method, s.r, s.target_modules) == ("qlora", cfg.lora.r, "all-linear")
     assert (s.batch_size, s.seq_len) == (cfg.training.per_device_batch_size, cfg.data.max_length)
@@ -27,14 +27,14 @@ def test_training_setup_carries_every_field_of_the_config():
 def test_qlora_base_weights_follow_the_nf4_arithmetic():
     # Llama-2-7B: 32 layers of 4 attention (4096x4096) and 3 MLP (4096x11008) linears in NF4; the rest
     # (embeddings, head, norms: 2*32000*4096 + 65*4096) upcast to float32 by prepare_model_for_kbit_training.
-    cfg = load_config(CONFIGS / "qlora-7b-t4.yaml")
+    cfg = load_recipe(CONFIGS / "qlora-7b-t4.yaml")
     per_layer = 4 * nf4_tensor_bytes(4096 * 4096) + 3 * nf4_tensor_bytes(4096 * 11008)
     rest = 4 * (2 * 32000 * 4096 + 65 * 4096)
     assert estimate(cfg).footprint.base_weights == pytest.approx(32 * per_layer + rest, rel=1e-9)
 
 
 def test_fsdp_shards_weights_gradients_and_states_but_not_activations():
-    cfg = load_config(CONFIGS / "qlora-70b-fsdp.yaml")
+    cfg = load_recipe(CONFIGS / "qlora-70b-fsdp.yaml")
     one, eight = estimate(cfg, processes=1).per_process(), estimate(cfg, processes=8).per_process()
     for part in ("base_weights", "lora_weights", "gradients", "optimizer_states"):
         assert eight[part] == pytest.approx(one[part] / 8)
@@ -44,9 +44,9 @@ def test_fsdp_shards_weights_gradients_and_states_but_not_activations():
 
 
 def test_which_gpu_fits():
-    t4 = estimate(load_config(CONFIGS / "qlora-7b-t4.yaml"))
+    t4 = estimate(load_recipe(CONFIGS / "qlora-7b-t4.yaml"))
     assert t4.fits().startswith("T4"), str(t4)             # the config's promise: one 16 GB T4
-    fsdp = load_config(CONFIGS / "qlora-70b-fsdp.yaml")
+    fsdp = load_recipe(CONFIGS / "qlora-70b-fsdp.yaml")
     assert not estimate(fsdp, processes=8).fits().startswith("T4")   # bf16: never a T4
     assert estimate(fsdp, processes=1).fits() == "48 GB"   # as the QLoRA paper's 65B on one 48 GB GPU
     lora = {k: v for k, v in _raw(CONFIGS / "qlora-70b-fsdp.yaml").items() if k != "quantization"}
@@ -54,7 +54,7 @@ def test_which_gpu_fits():
 
 
 def test_bad_arguments_are_named():
-    cfg = load_config(CONFIGS / "lora-tiny.yaml")
+    cfg = load_recipe(CONFIGS / "lora-tiny.yaml")
     with pytest.raises(ValueError, match="processes"):
         estimate(cfg, processes=0)
     with pytest.raises(ValueError, match="device_dtype"):

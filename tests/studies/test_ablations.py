@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from lorakit.models import presets
-from lorakit.studies.ablations import (QV, Variant, build_model, compare, decode_correct, default_settings,
-                                       encode_correct, group_rows, interval, load_table, run_sweep, run_variant,
+from lorakit.studies.ablations import (QV, Variant, variant_model, compare, decode_correct, default_settings,
+                                       encode_correct, group_rows, interval, load_table, run_ablations, run_variant,
                                        run_seeds, save_table, seed_noise, seed_scores, seed_summary, seed_verdict,
                                        steps_row, summary, sweep_variants, unique_variants)
 from lorakit.memory.probe import optimizer_state_bytes
@@ -67,10 +67,10 @@ def test_optimizer_state_is_two_float32_moments_per_trainable_weight():
 
 
 def test_build_model_is_seeded_and_full_ft_trains_everything():
-    a, b = build_model(Variant("x", r=2, target_modules=QV)), build_model(Variant("x", r=2, target_modules=QV))
+    a, b = variant_model(Variant("x", r=2, target_modules=QV)), variant_model(Variant("x", r=2, target_modules=QV))
     name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight"
     torch.testing.assert_close(dict(a.named_parameters())[name], dict(b.named_parameters())[name], rtol=0, atol=0)
-    full = build_model(Variant("full", r=0))
+    full = variant_model(Variant("full", r=0))
     assert all(p.requires_grad for p in full.parameters())
 
 
@@ -105,7 +105,7 @@ def test_run_sweep_runs_the_named_variants_and_keeps_previous_rows():
     tok = load_tokenizer()
     previous = {"runs": {"r=64": {"em": 0.5}}, "seeds": {"r=64": {"1": {"em": 0.4}}}}
     seen = []
-    table = run_sweep(None, tok, make_split("train", 8), make_split("test", 2), steps=2, seconds=1.0,
+    table = run_ablations(None, tok, make_split("train", 8), make_split("test", 2), steps=2, seconds=1.0,
                       only=["r=1", "full FT"], previous=previous, on_row=lambda name, t: seen.append(name))
     assert seen == ["r=1", "full FT"] and list(table["runs"]) == ["r=1", "r=64", "full FT"]
     assert table["runs"]["full FT"]["trainable"] == table["runs"]["full FT"]["total"]
@@ -113,7 +113,7 @@ def test_run_sweep_runs_the_named_variants_and_keeps_previous_rows():
     assert table["meta"]["n_test"] == 2 and table["meta"]["sweep_seconds"] > 0
     assert table["seeds"] == {"r=64": {"1": {"em": 0.4}}}, "re-running rows keeps the other seeds' rows"
     with pytest.raises(ValueError, match="unknown variant"):
-        run_sweep(None, tok, [], [], only=["r=3"])
+        run_ablations(None, tok, [], [], only=["r=3"])
 
 
 def test_default_settings_read_the_default_row():
@@ -125,14 +125,14 @@ def test_default_settings_read_the_default_row():
 
 def test_run_seeds_retrains_a_row_with_other_seeds_and_keeps_its_own():
     tok = load_tokenizer()
-    table = run_sweep(None, tok, make_split("train", 8), make_split("test", 3), steps=2, seconds=1.0, only=["r=1"])
+    table = run_ablations(None, tok, make_split("train", 8), make_split("test", 3), steps=2, seconds=1.0, only=["r=1"])
     seen = []
     run_seeds(table, ["r=1"], [1, 2], tok, make_split("train", 8), make_split("test", 3),
               on_row=lambda name, seed, t: seen.append((name, seed)))
     assert seen == [("r=1", 1), ("r=1", 2)] and set(table["seeds"]["r=1"]) == {"1", "2"}
     assert set(seed_scores(table, "r=1")) == {0, 1, 2}
-    a = build_model(Variant("x", r=1), seed=0).base_model.model.model.layers[0].self_attn.q_proj.lora_A.default.weight
-    b = build_model(Variant("x", r=1), seed=1).base_model.model.model.layers[0].self_attn.q_proj.lora_A.default.weight
+    a = variant_model(Variant("x", r=1), seed=0).base_model.model.model.layers[0].self_attn.q_proj.lora_A.default.weight
+    b = variant_model(Variant("x", r=1), seed=1).base_model.model.model.layers[0].self_attn.q_proj.lora_A.default.weight
     assert not torch.equal(a, b), "another seed must draw another lora_A"
     with pytest.raises(ValueError, match="own seed"):
         run_seeds(table, ["r=1"], [0], tok, [], [])

@@ -30,7 +30,7 @@ def test_data_sizes_and_lengths(setup):
 def test_variants_run_and_base_is_untouched(setup, name):
     base, tok, data, config, _ = setup
     before = {n: p.clone() for n, p in base.state_dict().items()}
-    record = exp.run_variant(base, tok, name, data, config)
+    record = exp.run_longlora_variant(base, tok, name, data, config)
     assert len(record["passkey_correct"]) == 5 and len(record["doc_nll"]) == 2 and record["ppl"] > 1
     assert ("s2_eval" in record) == exp.VARIANTS[name].s2
     assert ("steps" in record) == (exp.VARIANTS[name].train is not None)
@@ -62,4 +62,4 @@ def test_saved_format_adapter_rebuilds_the_same_base(tmp_path):
 
 def test_s2_eval_can_be_skipped(setup):
     base, tok, data, config, _ = setup
-    assert "s2_eval" not in exp.run_variant(base, tok, "lora_s2", data, config, s2_eval=False)
+    assert "s2_eval" not in exp.run_longlora_variant(base, tok, "lora_s2", data, config, s2_eval=False)
