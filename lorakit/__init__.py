@@ -13,10 +13,10 @@ The folder tree is the map: one home per concept. Methods (``lora``, ``quant``, 
 * :mod:`lorakit.evaluate`: exact match, left-padded generation, perplexity, passkey retrieval.
 * :mod:`lorakit.stats`: bootstrap intervals and the verdicts read from them.
 * :mod:`lorakit.data`: the synthetic world, the pretraining corpus, the tasks and their splits, the tokenizer.
-* :mod:`lorakit.models.loading`: loading the shipped tiny model or a hub model, the dtype rule, presets, the tiny LM.
+* :mod:`lorakit.models`: loading the shipped tiny model or a hub model, the dtype rule, presets, the tiny LM.
 * :mod:`lorakit.studies`: the experiments the notebooks report (ablations, comparisons, sweeps).
 * :mod:`lorakit.recipe`: the course's recipe from a YAML config (``lorakit-train``, ``python -m lorakit.recipe``).
-* :mod:`lorakit.training.loop`: the documented alias ``python -m lorakit.train`` of the recipe's command line.
+* :mod:`lorakit.train`: the documented alias ``python -m lorakit.train`` of the recipe's command line.
 * :mod:`lorakit.course`: the course around the notebooks: setup bootstrap, paths, versions, results, timing, plots.
 * :mod:`lorakit.exercises`: the notebooks' exercise checks, one module per notebook.
 

@@ -71,3 +71,12 @@ def test_package_inits_import_no_third_party_module_at_top_level_for_course():
            for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
            for a in (n.names if isinstance(n, ast.Import) else [n])}
     assert top <= set(sys.stdlib_module_names) | {"lorakit", "__future__"}, top
+
+
+def test_readme_layout_table_lists_every_mapped_name():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("\n## ")]
+    rows = set(re.findall(r"^\| `lorakit/(\w+)(?:/|\.py)` \|", layout, flags=re.M))
+    expected = set(_mapped(lorakit.__doc__)) - {"train"}   # the alias is named in the recipe's row
+    assert rows == expected, f"README's layout table: missing {sorted(expected - rows)}, extra {sorted(rows - expected)}"
