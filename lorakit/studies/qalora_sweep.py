@@ -85,29 +85,33 @@ def base_perplexities(base: nn.Module, tokenizer, texts: Sequence[str], points: 
     return ppl
 
 
-def run_qlora(base, tokenizer, train, test, config: compare.CompareConfig, points, eval_batch_size: int = 32) -> dict:
-    """One QLoRA run: EM before merge, after the float16 merge, and after re-quantizing to each point."""
-    model = compare.qlora_model(base, config)
+def _train_and_score(model, tokenizer, train, test, config: compare.CompareConfig, deploy,
+                     eval_batch_size: int) -> tuple[dict, nn.Module, Callable]:
+    """Train ``model``, deploy it (``deploy(model)``: its merged form) and score both: the part of a run
+    that QLoRA and QA-LoRA share. Returns the record, the deployed model and the scorer."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     run = compare.train(model, tokenizer, train, config)
-    merged = compare.merged_16bit(model)
+    merged = deploy(model)
     score = lambda m: _bits_string(compare.exact_match(m, tokenizer, test, eval_batch_size)["correct"])  # noqa: E731
-    return {"trainable_params": trainable, "steps": run.steps, "train_seconds": round(run.seconds, 1),
-            "final_loss": round(run.final_loss, 4), "before_merge": score(model), "after_merge": score(merged),
-            "requant": {key(b, g): score(compare.requantized(merged, b, g)) for b, g in points}}
+    return ({"trainable_params": trainable, "steps": run.steps, "train_seconds": round(run.seconds, 1),
+             "final_loss": round(run.final_loss, 4), "before_merge": score(model), "after_merge": score(merged)},
+            merged, score)
+
+
+def run_qlora(base, tokenizer, train, test, config: compare.CompareConfig, points, eval_batch_size: int = 32) -> dict:
+    """One QLoRA run: EM before merge, after the float16 merge, and after re-quantizing to each point."""
+    record, merged, score = _train_and_score(compare.qlora_model(base, config), tokenizer, train, test, config,
+                                             compare.merged_16bit, eval_batch_size)
+    return {**record, "requant": {key(b, g): score(compare.requantized(merged, b, g)) for b, g in points}}
 
 
 def run_qalora(base, tokenizer, train, test, config: compare.CompareConfig, bits: int, group_size: int,
                probe_ids: torch.Tensor, eval_batch_size: int = 32) -> dict:
     """One QA-LoRA run at (bits, group size): EM before and after its merge, and the merge's logit error."""
     model = compare.qalora_model(base, config, bits, group_size)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    run = compare.train(model, tokenizer, train, config)
-    merged = compare.qalora_merged(model)
-    score = lambda m: _bits_string(compare.exact_match(m, tokenizer, test, eval_batch_size)["correct"])  # noqa: E731
-    return {"trainable_params": trainable, "steps": run.steps, "train_seconds": round(run.seconds, 1),
-            "final_loss": round(run.final_loss, 4), "before_merge": score(model), "after_merge": score(merged),
-            "merge_rel_error": compare.logits_rel_error(merged, model, probe_ids)}
+    record, merged, _ = _train_and_score(model, tokenizer, train, test, config, compare.qalora_merged,
+                                         eval_batch_size)
+    return {**record, "merge_rel_error": compare.logits_rel_error(merged, model, probe_ids)}
 
 
 def run_sweep(base: nn.Module, tokenizer, train: Sequence[dict], test: Sequence[dict], texts: Sequence[str],

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 
+from lorakit.course.plots import finish_line_plot
 from lorakit.stats import CI
 
 
@@ -23,13 +24,7 @@ def plot_loss_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]]
         if len(steps):
             ax.plot(steps, losses, marker="o" if len(steps) < 15 else None, label=label)
     ax.set_yscale("log")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("cross-entropy per answer token (nats)")
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish_line_plot(fig, ax, "optimizer step", "cross-entropy per answer token (nats)", title)
 
 
 def _errorbars(cis: Sequence[CI]) -> tuple[list[float], list[list[float]]]:

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import torch
 
+from lorakit.course.plots import finish_line_plot
+
 
 def plot_update_size(ranks: Sequence[int], sizes: Mapping[str, Sequence[float]],
                      title: str = "Size of the LoRA update as r grows"):
@@ -19,13 +21,7 @@ def plot_update_size(ranks: Sequence[int], sizes: Mapping[str, Sequence[float]],
         ax.plot(ranks, values, marker="o", label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("rank r")
-    ax.set_ylabel("RMS of scaling·B·A·x (per output)")
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish_line_plot(fig, ax, "rank r", "RMS of scaling·B·A·x (per output)", title)
 
 
 def plot_singular_values(singular_values: Mapping[str, torch.Tensor] | torch.Tensor,
@@ -38,13 +34,7 @@ def plot_singular_values(singular_values: Mapping[str, torch.Tensor] | torch.Ten
         s = s.detach().float().cpu()
         ax.plot(range(1, len(s) + 1), s, label=label)
     ax.set_yscale("log")
-    ax.set_xlabel("index i (sorted, largest first)")
-    ax.set_ylabel("singular value σᵢ")
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish_line_plot(fig, ax, "index i (sorted, largest first)", "singular value σᵢ", title)
 
 
 def plot_truncation_error(ranks: Sequence[int], errors: Mapping[str, Sequence[float]],

@@ -7,9 +7,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from lorakit.longlora import s2_attention_mask  # noqa: E402
-from lorakit.course.plots.longlora import (plot_attention_cost, plot_attention_patterns,
-                                           # noqa: E402                                     plot_passkey_by_depth,
-                                           plot_perplexity_intervals)
+from lorakit.course.plots.longlora import (plot_attention_cost, plot_attention_patterns,  # noqa: E402
+                                           plot_passkey_by_depth, plot_perplexity_intervals)
 
 
 def _labelled(fig):

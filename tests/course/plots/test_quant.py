@@ -7,9 +7,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from lorakit.course.plots.quant import (plot_blocksize_sweep, plot_code_books, plot_code_usage,
-                                        # noqa: E402                                  plot_perplexity,
-                                        plot_weight_histograms)
+from lorakit.course.plots.quant import (plot_blocksize_sweep, plot_code_books, plot_code_usage,  # noqa: E402
+                                        plot_perplexity, plot_weight_histograms)
 from lorakit.quant import code_usage, get_code  # noqa: E402
 
 CODES = ("int4", "fp4", "nf4")
