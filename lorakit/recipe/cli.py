@@ -1,10 +1,12 @@
-"""``lorakit-train`` / ``python -m lorakit.train``: the course's recipe from a YAML config.
+"""``lorakit-train`` / ``python -m lorakit.recipe``: the course's recipe from a YAML config.
 
-    python -m lorakit.train --config configs/lora-tiny.yaml
-    python -m lorakit.train --config configs/lora-tiny.yaml --resume          # from the last checkpoint
-    python -m lorakit.train --config configs/qlora-70b-fsdp.yaml --check      # validate only
-    python -m lorakit.train --config configs/qlora-70b-fsdp.yaml --estimate --processes 8  # memory per GPU
-    accelerate launch --config_file configs/accelerate/cpu-2proc.yaml -m lorakit.train \\
+``python -m lorakit.train`` is the same command (a documented alias, :mod:`lorakit.train`).
+
+    python -m lorakit.recipe --config configs/lora-tiny.yaml
+    python -m lorakit.recipe --config configs/lora-tiny.yaml --resume          # from the last checkpoint
+    python -m lorakit.recipe --config configs/qlora-70b-fsdp.yaml --check      # validate only
+    python -m lorakit.recipe --config configs/qlora-70b-fsdp.yaml --estimate --processes 8  # memory per GPU
+    accelerate launch --config_file configs/accelerate/cpu-2proc.yaml -m lorakit.recipe \\
         --config configs/lora-tiny.yaml --set training.per_device_batch_size=8
 
 ``--set section.key=value`` overrides one key (the value is read as YAML), before validation.

@@ -36,7 +36,7 @@ def _env(processes: int = 1):
 
 def _command(out: Path, processes: int, *extra: str) -> list[str]:
     batch = GLOBAL_BATCH // processes
-    args = ["-m", "lorakit.training.loop", "--config", str(CONFIG), *COMMON, "--set", f"output.dir={out}",
+    args = ["-m", "lorakit.train", "--config", str(CONFIG), *COMMON, "--set", f"output.dir={out}",
             "--set", f"training.per_device_batch_size={batch}", *extra]
     if processes == 1:
         return [sys.executable, *args]
@@ -114,7 +114,7 @@ def test_killed_run_resumes_to_the_same_adapter(single, tmp_path_factory):
 def test_qlora_recipe_keeps_float32_adapters_on_the_cpu(tmp_path):
     # TRL casts a quantized model's adapters to bfloat16; on a CPU the recipe puts float32 back
     out = tmp_path / "qlora"
-    cmd = [sys.executable, "-m", "lorakit.training.loop", "--config", str(ROOT / "configs" / "qlora-tiny.yaml"),
+    cmd = [sys.executable, "-m", "lorakit.train", "--config", str(ROOT / "configs" / "qlora-tiny.yaml"),
            "--set", "training.max_steps=2", "--set", "training.eval_every=0", "--set", "training.save_every=0",
            "--set", "data.test_examples=0", "--set", f"output.dir={out}"]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
