@@ -51,13 +51,12 @@ def load_model_and_tokenizer(cfg: RecipeConfig, device: torch.device):
     if cfg.model.attn_implementation:
         kwargs["attn_implementation"] = cfg.model.attn_implementation
     if cfg.method == "qlora":
-        from transformers import BitsAndBytesConfig
+        from lorakit.training.qlora import bnb_config
 
         q = cfg.quantization
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type=q.quant_type, bnb_4bit_use_double_quant=q.double_quant,
-            bnb_4bit_compute_dtype=torch_dtype(q.compute_dtype, device),
-            bnb_4bit_quant_storage=torch_dtype(q.quant_storage, device) if q.quant_storage else torch.uint8)
+        kwargs["quantization_config"] = bnb_config(
+            q.double_quant, torch_dtype(q.compute_dtype, device), q.quant_type,
+            torch_dtype(q.quant_storage, device) if q.quant_storage else None)
         if device.type == "cuda" and cfg.distributed.strategy != "fsdp":
             kwargs["device_map"] = {"": _state().local_process_index}
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
@@ -179,23 +178,6 @@ def _training_args(cfg: RecipeConfig, output_dir: Path, model, device: torch.dev
         activation_checkpointing=t.gradient_checkpointing, use_cpu=device.type != "cuda")
 
 
-def _restore_adapters(model, before: dict, args) -> None:
-    """Undo TRL's bfloat16 cast of the adapters unless the run computes in bfloat16.
-
-    :func:`lorakit.training.qlora.adapter_dtype`: on a CPU (float32) a bfloat16 adapter rounds away small Adam
-    steps, and float16 mixed precision needs float32 master weights. The original values come back,
-    not their bfloat16 rounding. Called before ``trainer.train()`` creates the optimizer.
-    """
-    from lorakit.training.qlora import adapter_dtype, cast_adapters_
-
-    if args.bf16:
-        return
-    for name, p in model.named_parameters():
-        if name in before:
-            p.data = before[name]
-    cast_adapters_(model, adapter_dtype(torch.float16 if args.fp16 else torch.float32))
-
-
 def _qa_test_rows(n: int) -> list[dict]:
     from lorakit.course.paths import QA_DIR
 
@@ -222,6 +204,8 @@ def run(cfg: RecipeConfig, resume: bool = False, overwrite: bool = False) -> dic
     """Train, evaluate and save as ``cfg`` says; returns the metrics (on every process)."""
     from trl import SFTTrainer
 
+    from lorakit.training.qlora import adapter_dtype, restore_adapters_, trainable_snapshot
+
     state = _state()
     output_dir = cfg.resolve_path(cfg.output.dir)
     checkpoint = last_checkpoint(output_dir) if resume else None
@@ -237,12 +221,13 @@ def run(cfg: RecipeConfig, resume: bool = False, overwrite: bool = False) -> dic
     data = load_data(cfg, tokenizer.eos_token)
     limit = _time_limit(cfg.training.max_seconds)
     args = _training_args(cfg, output_dir, model, device)
-    before = {name: p.data for name, p in model.named_parameters() if p.requires_grad}
+    before = trainable_snapshot(model)
     trainer = SFTTrainer(model=model, args=args, train_dataset=data[cfg.data.train_split],
                          eval_dataset=data[cfg.data.eval_split] if cfg.training.eval_every else None,
                          processing_class=tokenizer, callbacks=[limit])
-    if cfg.method == "qlora":   # TRL casts a quantized model's adapters to bfloat16; keep the course's rule
-        _restore_adapters(model, before, args)
+    if cfg.method == "qlora" and not args.bf16:   # TRL casts a quantized model's adapters to bfloat16;
+        # the course's rule (adapter_dtype) keeps them in float32 unless the run computes in bfloat16
+        restore_adapters_(model, before, adapter_dtype(torch.float16 if args.fp16 else torch.float32))
     if state.is_main_process and resume:
         print(f"resuming from {checkpoint}" if checkpoint else f"no checkpoint in {output_dir}: starting from step 0")
     start = time.perf_counter()

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lorakit.models.device import compute_dtype
-from lorakit.training.qlora import adapter_dtype, bnb_config, cast_adapters_
+from lorakit.training.qlora import adapter_dtype, bnb_config, restore_adapters_, trainable_snapshot
 
 
 def lora_model(model_id, method: str, r: int = 16, dtype: torch.dtype | None = None,
@@ -77,15 +77,12 @@ def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = 
                       max_steps=steps, max_length=preset.max_length, seed=seed, dtype=dtype,
                       optim=optim, eval_strategy="no", activation_checkpointing=checkpointing,
                       disable_tqdm=True, logging_steps=steps)
-    before = {name: p.data for name, p in model.named_parameters() if p.requires_grad}
+    before = trainable_snapshot(model)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer,
                          callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # no log dicts printed
-    if adapters != "trl":                     # undo TRL's bfloat16 cast where the rule says float32:
-        for name, p in model.named_parameters():   # the original values, not their bfloat16 rounding
-            if name in before:
-                p.data = before[name]
-        cast_adapters_(model, adapters or adapter_dtype(dtype))
+    if adapters != "trl":                     # undo TRL's bfloat16 cast where the rule says float32
+        restore_adapters_(model, before, adapters or adapter_dtype(dtype))
     start = time.perf_counter()
     trainer.train()
     return trainer, (time.perf_counter() - start) / steps

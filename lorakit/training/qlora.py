@@ -33,19 +33,26 @@ from lorakit.quant import quantize_4bit
 BLOCKSIZE = 64  # bitsandbytes' 4-bit block size, which transformers uses
 
 
-def bnb_config(double_quant: bool = True, dtype: torch.dtype | None = None):
+def bnb_config(double_quant: bool = True, dtype: torch.dtype | None = None, quant_type: str = "nf4",
+               quant_storage: torch.dtype | None = None):
     """``BitsAndBytesConfig`` for QLoRA: NF4, double quantization, compute in the course's dtype.
 
     Args:
         double_quant: QLoRA's double quantization of the block scales (``bnb_4bit_use_double_quant``).
         dtype: ``bnb_4bit_compute_dtype``; default :func:`lorakit.models.device.compute_dtype` (float32 on
             the CPU, float16 on a T4, bfloat16 from compute capability 8.0).
+        quant_type: ``"nf4"`` (QLoRA's) or ``"fp4"`` (bitsandbytes' default: always name it).
+        quant_storage: the dtype the packed 4-bit bytes are stored as (``bnb_4bit_quant_storage``);
+            FSDP needs it equal to the model's dtype so it can shard them. Default ``torch.uint8``.
     """
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+    if quant_type not in ("nf4", "fp4"):
+        raise ValueError(f"quant_type must be 'nf4' or 'fp4', got {quant_type!r}")
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type,
                               bnb_4bit_use_double_quant=double_quant,
-                              bnb_4bit_compute_dtype=dtype or compute_dtype())
+                              bnb_4bit_compute_dtype=dtype or compute_dtype(),
+                              bnb_4bit_quant_storage=quant_storage or torch.uint8)
 
 
 def linear4bit_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -158,5 +165,21 @@ def cast_adapters_(model: nn.Module, dtype: torch.dtype) -> int:
     return cast
 
 
-__all__ = ["BLOCKSIZE", "adapter_dtype", "bnb_config", "cast_adapters_", "compare_with_lorakit", "linear4bit_layers", "merge_into_base",
-           "rows_are_whole_blocks"]
+def trainable_snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``{name: tensor}`` of every trainable parameter's data, taken before TRL's ``SFTTrainer`` is built."""
+    return {name: p.data for name, p in model.named_parameters() if p.requires_grad}
+
+
+def restore_adapters_(model: nn.Module, before: dict[str, torch.Tensor], dtype: torch.dtype) -> int:
+    """Undo TRL's bfloat16 cast of the adapters: the original values (not their bfloat16 rounding) come
+    back from ``before`` (:func:`trainable_snapshot`), then they are cast to ``dtype`` (the course's rule:
+    :func:`adapter_dtype`). Call it between building the trainer and ``trainer.train()``, which creates
+    the optimizer. Returns how many parameters were cast."""
+    for name, p in model.named_parameters():
+        if name in before:
+            p.data = before[name]
+    return cast_adapters_(model, dtype)
+
+
+__all__ = ["BLOCKSIZE", "adapter_dtype", "bnb_config", "cast_adapters_", "compare_with_lorakit", "linear4bit_layers", "merge_into_base", "restore_adapters_",
+           "rows_are_whole_blocks", "trainable_snapshot"]

@@ -103,3 +103,24 @@ def test_train_sft_keeps_float32_adapters_on_the_cpu_unless_asked(adapters, expe
     assert seconds > 0 and trainer.state.global_step == 2
     assert {p.dtype for p in model.parameters() if p.requires_grad} == {expected}
     assert {s["state1"].dtype for s in trainer.optimizer.state.values()} == {torch.float32}
+
+
+def test_restore_adapters_puts_back_the_values_before_a_bfloat16_cast():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    model[0].requires_grad_(False)
+    with torch.no_grad():
+        model[1].weight.fill_(1 + 2 ** -12)            # rounds to 1.0 in bfloat16
+    before = qlora.trainable_snapshot(model)
+    assert set(before) == {"1.weight", "1.bias"}
+    qlora.cast_adapters_(model, torch.bfloat16)         # what TRL does to a quantized model's adapters
+    assert model[1].weight.dtype == torch.bfloat16 and (model[1].weight == 1).all()
+    assert qlora.restore_adapters_(model, before, qlora.adapter_dtype(torch.float32)) == 0
+    assert model[1].weight.dtype == torch.float32 and (model[1].weight == 1 + 2 ** -12).all()
+    assert model[0].weight.dtype == torch.float32
+
+
+def test_bnb_config_quant_type_and_storage():
+    assert qlora.bnb_config(quant_type="fp4").bnb_4bit_quant_type == "fp4"
+    assert qlora.bnb_config(quant_storage=torch.bfloat16).bnb_4bit_quant_storage == torch.bfloat16
+    with pytest.raises(ValueError, match="nf4"):
+        qlora.bnb_config(quant_type="int4")
