@@ -80,3 +80,29 @@ def test_readme_layout_table_lists_every_mapped_name():
     rows = set(re.findall(r"^\| `lorakit/(\w+)(?:/|\.py)` \|", layout, flags=re.M))
     expected = set(_mapped(lorakit.__doc__)) - {"train"}   # the alias is named in the recipe's row
     assert rows == expected, f"README's layout table: missing {sorted(expected - rows)}, extra {sorted(rows - expected)}"
+
+
+# what may import what: the methods and the library under them never import the experiments, the
+# recipe command or the exercises built on top (so a method can be read, and reused, on its own)
+TOP = {"studies", "recipe", "exercises", "train"}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+            [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        found |= {n.split(".")[1] for n in names if n.startswith("lorakit.") and n.count(".") >= 1}
+    return found
+
+
+def test_methods_never_import_the_layers_above_them():
+    wrong = {}
+    for path in PACKAGE.rglob("*.py"):
+        home = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        if home in TOP or home == "__init__":
+            continue
+        bad = _imports(path) & TOP
+        if bad:
+            wrong[str(path.relative_to(PACKAGE.parent))] = sorted(bad)
+    assert not wrong, f"these modules import a layer above them: {wrong}"
