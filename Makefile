@@ -19,7 +19,7 @@ SOLUTIONS  := $(sort $(wildcard notebooks/solutions/*.ipynb))
 
 T4SIM      := build/t4-sim
 
-.PHONY: install course times test unit nbtest t4-sim lab notebooks bench wheelhouse clean
+.PHONY: install doctor offline-install-test course learner-time times test unit nbtest t4-sim lab notebooks bench wheelhouse clean
 
 install: $(STAMP)
 
@@ -43,6 +43,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 course: install  ## execute every notebook headless into build/course/ and print the summary
 	$(BIN)/python scripts/run_course.py $(if $(NB),--only $(NB),)
 
+doctor: install  ## is this machine ready for the course? (versions, model + one LoRA step, widgets, disk, device; ~20 s)
+	$(BIN)/python -m lorakit.doctor
+
+learner-time:  ## learner minutes per notebook and section (reading estimate) into README.md and instructor/README.md
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) scripts/learner_time.py --write
+
 times: install  ## after `make course` on the 2-core machine: its times into README.md's table
 	$(BIN)/python scripts/course_times.py
 
@@ -56,13 +62,14 @@ nbtest: install
 	$(BIN)/python -m pytest $(NOTEBOOKS) $(SOLUTIONS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # The T4 path simulated on this CPU: a stand-in hub model of another shape (SmolLM2-135M's config cut
-# to 2 layers, random weights, built offline), float16 as on a T4, the `sim` preset's minimal sizes.
-# Every notebook and solution must run to the end; outputs are not compared (see README.md).
-t4-sim: install  ## every notebook and solution with a hub-like model in float16 on the CPU
-	$(BIN)/python scripts/build_proxy_model.py $(T4SIM)/proxy-model
+# to 2 layers and a third of its width, random weights, built offline), float16 as on a T4, the `sim`
+# preset's minimal sizes. Every course notebook must run to the end; outputs are not compared (see
+# README.md). The solutions notebooks are not run here: `make test` runs each of them under nbval.
+t4-sim: install  ## every course notebook with a hub-like model in float16 on the CPU
+	$(BIN)/python scripts/build_proxy_model.py $(T4SIM)/proxy-model --narrow 3
 	LORAKIT_MODEL_ID=$(abspath $(T4SIM))/proxy-model LORAKIT_DTYPE=float16 LORAKIT_PRESET=sim \
 	LORAKIT_RESULTS_DIR=$(abspath $(T4SIM))/results HF_HUB_OFFLINE=1 \
-		$(BIN)/python scripts/run_course.py --solutions --out $(T4SIM)
+		$(BIN)/python scripts/run_course.py --out $(T4SIM)
 
 lab: install  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
@@ -77,8 +84,25 @@ notebooks: install  ## re-execute notebooks in place (authors), keeping outputs,
 bench: install  ## the benchmarks, each printing ratios measured in one run
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-wheelhouse: install  ## wheels of every dependency, for laptops without network
-	$(BIN)/python -m pip wheel -q -w wheelhouse "$(TORCH_SPEC)" ".[course,test]"
+# One wheelhouse per OS and Python version (wheels are built for the machine that builds them): build
+# it on a machine like the laptops, e.g. once on Windows with `py -3.11` and once on macOS. It holds
+# pip itself, the build backend `pip install -e .` needs (setuptools >= 77, wheel), the CPU build of
+# torch (TORCH_SPEC / TORCH_PIP_ARGS, as for `make install`) and every dependency of the extras below.
+WHEELHOUSE_DIR    ?= wheelhouse
+WHEELHOUSE_EXTRAS ?= course,test
+BUILD_BACKEND     := $(shell $(PYTHON) -c "import tomllib; print(' '.join(repr(r) for r in tomllib.load(open('pyproject.toml','rb'))['build-system']['requires']))" 2>/dev/null || echo "'setuptools>=77'")
+
+wheelhouse:  ## wheels of pip, the build backend, torch (CPU) and every dependency, for laptops without network
+	$(PYTHON) -m pip wheel -q -w $(WHEELHOUSE_DIR) pip wheel $(BUILD_BACKEND)
+	$(PYTHON) -m pip wheel -q -w $(WHEELHOUSE_DIR) "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(PYTHON) -m pip wheel -q -w $(WHEELHOUSE_DIR) --find-links $(WHEELHOUSE_DIR) "$(TORCH_SPEC)" ".[$(WHEELHOUSE_EXTRAS)]"
+	@echo "$(WHEELHOUSE_DIR)/: $$(ls $(WHEELHOUSE_DIR) | wc -l) wheels for $$($(PYTHON) -c 'import sys, sysconfig; print(sysconfig.get_platform(), "Python", sys.version.split()[0])') only"
+
+# CI: a wheelhouse of the course's dependencies built from the local pip cache/index, then a fresh venv
+# installed from it with the index unreachable and this machine's pip settings out of the way, then
+# `python -m lorakit.doctor` in it (scripts/offline_install_test.py says what it installs).
+offline-install-test:  ## the offline workshop install, for real: wheelhouse -> fresh venv, no index -> lorakit.doctor
+	$(PYTHON) scripts/offline_install_test.py
 
 clean:
 	rm -rf build .pytest_cache
@@ -92,7 +116,7 @@ $(SITE_STAMP): pyproject.toml $(STAMP)
 
 .PHONY: site chromium browser-test
 
-site: $(SITE_STAMP)  ## the website in build/site/: notebooks from build/course/ (make course), else as committed
+site: $(SITE_STAMP)  ## the website in build/site/: notebooks from build/course/ (make course), else as committed; the cheat-sheet also as build/site/cheatsheet.pdf (with Chromium)
 	$(BIN)/python scripts/build_site.py
 
 chromium:  ## Debian's Chromium for the browser tests (installed with apt-get when root; Playwright downloads nothing)
@@ -105,5 +129,5 @@ chromium:  ## Debian's Chromium for the browser tests (installed with apt-get wh
 		echo "make browser-test needs Chromium: sudo apt-get install chromium (or CHROMIUM=/path/to/chrome)"; exit 1; \
 	fi
 
-browser-test: site chromium  ## JupyterLab running notebooks 01 and 03 with their widgets, and the website, in headless Chromium
+browser-test: chromium site  ## JupyterLab running notebooks 01 and 03 with their widgets, and the website, in headless Chromium
 	LORAKIT_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider

@@ -12,6 +12,7 @@ The folder tree is the map: one home per concept. Methods (``lora``, ``quant``, 
 * :mod:`lorakit.training`: the plain fine-tuning loop, TRL's SFTTrainer glue, QLoRA's loading and dtype rules.
 * :mod:`lorakit.evaluate`: exact match, left-padded generation, perplexity, passkey retrieval.
 * :mod:`lorakit.stats`: bootstrap intervals and the verdicts read from them.
+* :mod:`lorakit.doctor`: ``python -m lorakit.doctor``: is this machine ready for the course? Each failure names its fix.
 * :mod:`lorakit.data`: the synthetic world, the pretraining corpus, the tasks and their splits, the tokenizer.
 * :mod:`lorakit.models`: loading the shipped tiny model or a hub model, the dtype rule, presets, the tiny LM.
 * :mod:`lorakit.studies`: the experiments the notebooks report (ablations, comparisons, sweeps).

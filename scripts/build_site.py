@@ -15,6 +15,13 @@ in pyproject.toml (``[tool.lorakit] repo``), the same source as the README's bad
 Setup cell. The badge images and MathJax (from the ``jupyter-server-mathjax`` package) are served by
 the site itself, and Material's Google Fonts are off, so the build and the pages need no network.
 Interactive widgets cannot run on a static page: their output is replaced by a short note.
+
+Pages that are not notebooks live in ``website/pages/*.md`` (the cheat-sheet): each is copied as it is
+and listed after the notebooks, titled by its first ``# `` heading. A page named in :data:`PDF_PAGES`
+is also printed to ``build/site/<name>.pdf`` by headless Chromium (``--print-to-pdf``, the same
+Debian ``chromium`` the browser tests drive; nothing is downloaded): a browser's print of the
+page itself, so the PDF shows what the site shows, with the print styles of ``assets/extra.css``
+(A4, no navigation). Without Chromium the site is built and the PDF is skipped, with one line.
 """
 from __future__ import annotations
 
@@ -26,12 +33,16 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 WEBSITE = REPO / "website"                   # committed: mkdocs.yml, badge images, CSS, MathJax settings
+PAGES = WEBSITE / "pages"                    # pages that are not notebooks (the cheat-sheet), in name order
+PDF_PAGES = ("cheatsheet",)                  # printed to build/site/<name>.pdf after the build
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 DEFAULT_REPO = "lorakit-course/lorakit"      # used only when neither pyproject nor the Setup cell name one
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ('<p class="lorakit-widget-note">An interactive explorer is shown here when the notebook '
@@ -294,6 +305,11 @@ def stage(out: Path, course_dir: Path, root: Path = REPO) -> dict[str, str]:
         staged[committed.name] = notebook_title(nb, committed.stem)
         origins[committed.name] = origin
         print(f"  {committed.name}: outputs from the {origin}")
+    extra = {}
+    for page in sorted(PAGES.glob("*.md")):
+        shutil.copy(page, docs / page.name)
+        heading = re.search(r"^# (.+)$", page.read_text(encoding="utf-8"), re.MULTILINE)
+        extra[page.name] = heading.group(1).strip() if heading else page.stem
     readme = (root / "README.md").read_text()
     mtime = summary_file.stat().st_mtime if summary else None
     (docs / "index.md").write_text(landing_page(readme, repo, branch, staged, summary, mtime, origins))
@@ -304,10 +320,24 @@ def stage(out: Path, course_dir: Path, root: Path = REPO) -> dict[str, str]:
         "docs_dir": "docs",
         "site_dir": os.path.relpath(root / "build" / "site", out),
         "site_url": f"https://{owner.lower()}.github.io/{name}/",
-        "nav": [{"Home": "index.md"}] + [{title: nb} for nb, title in staged.items()],
+        "nav": [{"Home": "index.md"}] + [{title: nb} for nb, title in staged.items()]
+               + [{title: page} for page, title in extra.items()],
     }
     (out / "mkdocs.yml").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")  # JSON is YAML
     return origins
+
+
+def chromium() -> str | None:
+    """Chromium or Chrome to print with: ``$CHROMIUM``, else the first of :data:`BROWSERS` on the PATH."""
+    return os.environ.get("CHROMIUM") or next(filter(None, map(shutil.which, BROWSERS)), None)
+
+
+def print_pdf(html: Path, pdf: Path, browser: str) -> None:
+    """``html`` printed to ``pdf`` by headless Chromium (A4 and margins from the page's print CSS)."""
+    with tempfile.TemporaryDirectory() as profile:   # a fresh profile: no first-run state, no lock files
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+                        f"--user-data-dir={profile}", f"--print-to-pdf={pdf}", html.resolve().as_uri()],
+                       check=True, capture_output=True, timeout=120)
 
 
 def main() -> int:
@@ -327,6 +357,13 @@ def main() -> int:
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     if done.returncode:
         return done.returncode
+    site, browser = REPO / "build" / "site", chromium()
+    for name in PDF_PAGES:
+        if browser is None:
+            print(f"  {name}.pdf not written: no Chromium (make chromium, or set CHROMIUM=/path/to/chrome)")
+        else:
+            print_pdf(site / f"{name}.html", site / f"{name}.pdf", browser)
+            print(f"  {name}.pdf printed by {browser}")
     print(f"site built in {time.perf_counter() - start:.1f} s: open build/site/index.html, "
           "or serve it: python -m http.server -d build/site")
     return 0

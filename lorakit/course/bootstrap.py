@@ -57,9 +57,14 @@ def _packaging():
     return Requirement, Version
 
 
+def project_table(pyproject: Path = REPO_ROOT / "pyproject.toml") -> dict:
+    """The ``[project]`` table of ``pyproject`` (dependencies, optional-dependencies, requires-python)."""
+    return _tomllib().loads(Path(pyproject).read_text(encoding="utf-8"))["project"]
+
+
 def requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
     """``[project.dependencies]`` of ``pyproject``, e.g. ``["torch", "transformers>=5.0,<6", ...]``."""
-    return list(_tomllib().loads(Path(pyproject).read_text())["project"]["dependencies"])
+    return list(project_table(pyproject)["dependencies"])
 
 
 def plan(reqs: list[str]) -> tuple[list[str], list[str]]:

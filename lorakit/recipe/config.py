@@ -260,13 +260,18 @@ def _check_optimizer(cfg: RecipeConfig, need) -> None:
          f"training.lr_scheduler: must be one of {schedulers}, got {cfg.training.lr_scheduler!r}")
 
 
+def _looks_local(name: str) -> bool:
+    """A filesystem path rather than a hub id, on any OS (``./x``, ``~/x``, ``/x``, ``C:\\x``, ``a\\b``)."""
+    return name.startswith((".", "/", "~")) or Path(name).is_absolute() or "\\" in name
+
+
 def _check_paths(cfg: RecipeConfig, need) -> None:
     model_id = cfg.model.id
-    looks_local = model_id.startswith((".", "/", "~")) or model_id.count("/") != 1
+    looks_local = _looks_local(model_id) or model_id.count("/") != 1
     if model_id not in ("tiny-lm", "data/tiny-lm") and looks_local:
         need(cfg.resolve_path(model_id).is_dir(), f"model.id: no model folder at {model_id!r} (a hub id is 'owner/name')")
     source = cfg.data.source
-    if source != "qa" and (source.startswith((".", "/", "~")) or Path(source).suffix in (".json", ".jsonl", ".parquet")):
+    if source != "qa" and (_looks_local(source) or Path(source).suffix in (".json", ".jsonl", ".parquet")):
         need(cfg.resolve_path(source).exists(), f"data.source: no file or folder at {source!r}")
     need(bool(cfg.output.dir), "output.dir: must name a folder")
 

@@ -11,6 +11,7 @@ fragmentation and short-lived temporaries, so leave a margin.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lorakit.memory.estimate import (DTYPE_BYTES, OPTIMIZERS, Footprint, TrainingSetup, estimate_footprint,
                                      smallest_gpu)
@@ -112,7 +113,7 @@ def hardware_table(config_paths=None, processes=(1, 2, 8), device_dtype: str = "
         for n in processes:
             est = estimate(cfg, processes=n, device_dtype=device_dtype)
             cells.append(f"{est.total / 2**30:6.1f} GiB {est.fits().split(' (')[0][:10]:>10}")
-        name = str(path).rsplit("/", 1)[-1].removesuffix(".yaml")
+        name = Path(path).name.removesuffix(".yaml")
         rows.append(f"{name:<22}{cfg.method:<7}{cfg.model.id.split('/')[-1][:25]:<26}" + "".join(f"{c:>22}" for c in cells))
     return "\n".join(rows)
 __all__ = ["RecipeEstimate", "estimate", "hardware_table", "training_setup"]

@@ -130,8 +130,11 @@ def test_every_notebook_has_a_page_in_course_order(visits):
     titles = [build_site.notebook_title(json.loads(p.read_text()), p.stem) for p in NOTEBOOKS]
     for name in names:
         _page(visits, name.replace(".ipynb", ".html"))
+    pages = [re.search(r"^# (.+)$", p.read_text(encoding="utf-8"), re.MULTILINE).group(1).strip()
+             for p in sorted(build_site.PAGES.glob("*.md"))]
     nav = _page(visits, "index.html")["nav"]
-    assert nav == ["Home", *titles], f"navigation {nav} is not Home then the notebooks in course order"
+    assert nav == ["Home", *titles, *pages], \
+        f"navigation {nav} is not Home, the notebooks in course order, then website/pages/ (the cheat-sheet)"
 
 
 def test_pages_load_without_console_errors_or_network(visits):

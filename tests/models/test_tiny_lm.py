@@ -2,6 +2,7 @@
 fine-tuning, and a short LoRA fine-tune teaches it (benchmarks/bench_qa_lora.py measures the 90 s bar;
 this test counts steps, not seconds, so it does not depend on the machine's speed)."""
 import pytest
+import torch
 from peft import LoraConfig, get_peft_model
 
 from lorakit.data.qa import make_split
@@ -22,7 +23,10 @@ def test_base_model_does_not_know_the_template(tokenizer):
 
 @pytest.mark.slow
 def test_short_lora_finetune_learns_the_task(tokenizer):
-    model = get_peft_model(load_model(), LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
-    run = finetune(model, tokenizer, make_split("train"), TrainConfig(max_steps=400, max_seconds=None, lr=2e-3))
+    # notebook 02's recipe (lora_alpha = r); its ablation table has this plain loop at 98% on test after
+    # 200 steps (data/results/lora_ablations.json, "200 steps"), 74.5% after 100
+    torch.manual_seed(0)
+    model = get_peft_model(load_model(), LoraConfig(r=16, lora_alpha=16, target_modules="all-linear"))
+    run = finetune(model, tokenizer, make_split("train"), TrainConfig(max_steps=200, max_seconds=None, lr=2e-3))
     tuned = evaluate_qa(model, tokenizer, make_split("validation", 100))
     assert tuned["exact_match"] >= 0.90, f"EM {tuned['exact_match']:.0%} after {run.steps} steps"
