@@ -4,6 +4,7 @@
 * :mod:`lorakit.course.paths`: the repository's folders (data, results, the shipped model).
 * :mod:`lorakit.course.env`: library versions for the version cell.
 * :mod:`lorakit.course.results`: each notebook's headline numbers.
+* :mod:`lorakit.course.readme`: README.md's notebook table, one column filled at a time.
 * :mod:`lorakit.course.timing`: wall-clock medians for every speed number.
 * :mod:`lorakit.course.plots`: the figures, one module per topic.
 """
