@@ -28,7 +28,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from lorakit.models import presets
-from lorakit.training import qlora
+from lorakit.studies import qlora_vs_lora
 from lorakit.studies.ablations import encode_correct
 from lorakit.count import count_parameters
 from lorakit.data.qa import make_split
@@ -59,9 +59,9 @@ class ScoreAt(TrainerCallback):
 
 
 def run(method: str, seed: int, steps: int, eval_at, preset, tokenizer, data, test) -> dict:
-    model = qlora.lora_model(None, method, r=16, seed=seed, checkpointing=False)
+    model = qlora_vs_lora.lora_model(None, method, r=16, seed=seed, checkpointing=False)
     scorer = ScoreAt(eval_at, tokenizer, test, preset.eval_batch_size)
-    trainer, seconds = qlora.train_sft(model, tokenizer, data["train"], steps, preset, seed=seed,
+    trainer, seconds = qlora_vs_lora.train_sft(model, tokenizer, data["train"], steps, preset, seed=seed,
                                        callbacks=[scorer])
     train_seconds = seconds * steps - scorer.eval_seconds
     return {"method": method, "seed": seed, "steps": steps,

@@ -6,6 +6,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from lorakit.training import qlora
+from lorakit.studies import qlora_vs_lora
 from lorakit.models.loading import load_model
 from lorakit.course.paths import TINY_LM_DIR
 
@@ -55,17 +56,6 @@ def test_merge_into_base_equals_the_adapter_on_the_full_precision_base(tmp_path)
         torch.testing.assert_close(merged(input_ids=ids).logits, expected, atol=1e-4, rtol=1e-4)
 
 
-def test_lora_model_same_start_for_both_methods():
-    q = qlora.lora_model(SHIPPED, "qlora", r=4, dtype=torch.float32, seed=3)
-    lo = qlora.lora_model(SHIPPED, "lora", r=4, dtype=torch.float32, seed=3)
-    qa = {n: p for n, p in q.named_parameters() if "lora_A" in n}
-    la = {n: p for n, p in lo.named_parameters() if "lora_A" in n}
-    assert qa.keys() == la.keys() and all(torch.equal(qa[n], la[n]) for n in qa)
-    assert q.is_activation_checkpointing and not lo.is_activation_checkpointing
-    with pytest.raises(ValueError, match="'qlora' or 'lora'"):
-        qlora.lora_model(SHIPPED, "dora")
-
-
 def test_adapter_dtype_rule():
     assert qlora.adapter_dtype(torch.float32) == torch.float32      # CPU
     assert qlora.adapter_dtype(torch.float16) == torch.float32      # T4: the gradient scaler wants fp32 masters
@@ -73,36 +63,13 @@ def test_adapter_dtype_rule():
 
 
 def test_cast_adapters_touches_only_trainable_parameters():
-    model = qlora.lora_model(SHIPPED, "lora", r=4, dtype=torch.float32)
+    model = qlora_vs_lora.lora_model(SHIPPED, "lora", r=4, dtype=torch.float32)
     frozen = {n: p.dtype for n, p in model.named_parameters() if not p.requires_grad}
     assert qlora.cast_adapters_(model, torch.bfloat16) == sum(p.requires_grad for p in model.parameters())
     assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.bfloat16}
     assert {n: p.dtype for n, p in model.named_parameters() if not p.requires_grad} == frozen
     with pytest.raises(TypeError, match="floating torch.dtype"):
         qlora.cast_adapters_(model, "float32")
-
-
-@pytest.mark.parametrize("adapters, expected", [(None, torch.float32), ("trl", torch.bfloat16)])
-def test_train_sft_keeps_float32_adapters_on_the_cpu_unless_asked(adapters, expected):
-    # TRL 1.x's SFTTrainer casts a quantized model's adapters to bfloat16 (its sft_trainer.py, "When using
-    # QLoRA"); train_sft restores the course's rule (float32 on the CPU) unless adapters="trl". If the "trl"
-    # case fails, TRL changed: update notebook 04's section 3.
-    import datasets
-    from lorakit.models import presets
-    from lorakit.models.loading import load_tokenizer
-    from lorakit.training.sft import load_qa_splits
-
-    datasets.disable_progress_bars()
-    tokenizer = load_tokenizer(SHIPPED)
-    data = load_qa_splits(tokenizer.eos_token, sizes={"train": 16})
-    preset = presets.get("cpu", batch_size=4)
-    model = qlora.lora_model(SHIPPED, "qlora", r=4, dtype=torch.float32, checkpointing=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer, seconds = qlora.train_sft(model, tokenizer, data["train"], 2, preset, adapters=adapters)
-    assert seconds > 0 and trainer.state.global_step == 2
-    assert {p.dtype for p in model.parameters() if p.requires_grad} == {expected}
-    assert {s["state1"].dtype for s in trainer.optimizer.state.values()} == {torch.float32}
 
 
 def test_restore_adapters_puts_back_the_values_before_a_bfloat16_cast():
