@@ -8,7 +8,7 @@ from peft import PeftModel
 from lorakit.studies import adapters
 from lorakit.studies.adapters import (RECIPE, adapter_path, combination_scores, format_score_table, max_abs_diff,
                                       mean, next_token_logits, score, train_adapter)
-from lorakit.lora.peft import base_weights, peft_combination_types
+from lorakit.lora.peft import base_weights
 from lorakit.data.tasks import TASKS
 from lorakit.evaluate import generate
 from lorakit.models.loading import load_model, load_tokenizer
@@ -50,12 +50,6 @@ def test_each_shipped_adapter_solves_its_task_and_the_base_does_not(shipped, tok
             assert mean(score(shipped, tok, task, test)) <= 0.10, f"base model on {task}"
         shipped.set_adapter(task)
         assert mean(score(shipped, tok, task, test)) >= 0.80, f"{task} adapter on its own task"
-
-
-def test_every_combination_type_of_this_peft():
-    assert set(peft_combination_types()) == {
-        "svd", "linear", "cat", "ties", "ties_svd", "dare_linear", "dare_ties", "dare_linear_svd",
-        "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd"}
 
 
 def test_combination_scores_leave_the_model_as_it_was(shipped, tok):
