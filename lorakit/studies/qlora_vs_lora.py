@@ -1,15 +1,22 @@
 """The comparison of QLoRA and LoRA on one model: the same LoRA, the base in NF4 or not.
 
 :func:`lora_model` builds either method's PEFT model from the same seed; :func:`train_sft` trains it
-with TRL's ``SFTTrainer`` for a fixed number of steps and times it. ``scripts/producers/qlora_vs_lora.py``
-runs both and writes the table notebook 04 reads.
+with TRL's ``SFTTrainer`` for a fixed number of steps and times it; :func:`run_method` is one row of the
+table (scored at chosen steps by :class:`ScoreAt`). ``scripts/producers/qlora_vs_lora.py`` runs both methods
+over seeds and writes the table notebook 04 reads.
 """
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import nn
+from transformers import TrainerCallback
 
+from lorakit.count import count_parameters
+from lorakit.evaluate import evaluate_qa
 from lorakit.models.device import compute_dtype
+from lorakit.studies.ablations import encode_correct
 from lorakit.training.qlora import adapter_dtype, bnb_config, restore_adapters_, trainable_snapshot
 
 
@@ -88,4 +95,36 @@ def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = 
     return trainer, (time.perf_counter() - start) / steps
 
 
-__all__ = ["lora_model", "train_sft"]
+class ScoreAt(TrainerCallback):
+    """Exact match on ``test`` after each step in ``steps``; the scoring time is kept off the clock."""
+
+    def __init__(self, steps, tokenizer, test, batch_size):
+        self.steps, self.tokenizer, self.test, self.batch_size = set(steps), tokenizer, test, batch_size
+        self.scores, self.eval_seconds = {}, 0.0
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step in self.steps:
+            start = time.perf_counter()
+            model.eval()
+            out = evaluate_qa(model, self.tokenizer, self.test, batch_size=self.batch_size)
+            model.train()
+            self.scores[state.global_step] = out
+            self.eval_seconds += time.perf_counter() - start
+        return control
+
+
+def run_method(method: str, seed: int, steps: int, eval_at, preset, tokenizer, data, test) -> dict:
+    """One run of ``method`` ("qlora" or "lora") from ``seed``: exact match at the steps ``eval_at``, seconds per step
+    (scoring kept off the clock), the adapters' dtype and the trainable parameters; a row of notebook 04's table."""
+    model = lora_model(None, method, r=16, seed=seed, checkpointing=False)
+    scorer = ScoreAt(eval_at, tokenizer, test, preset.eval_batch_size)
+    trainer, seconds = train_sft(model, tokenizer, data["train"], steps, preset, seed=seed, callbacks=[scorer])
+    train_seconds = seconds * steps - scorer.eval_seconds
+    return {"method": method, "seed": seed, "steps": steps,
+            "adapter_dtype": str(next(p.dtype for p in model.parameters() if p.requires_grad)),
+            "em": {str(s): out["exact_match"] for s, out in sorted(scorer.scores.items())},
+            "correct": {str(s): encode_correct(out["correct"]) for s, out in sorted(scorer.scores.items())},
+            "seconds_per_step": round(train_seconds / steps, 4), "trainable": count_parameters(model)[0]}
+
+
+__all__ = ["ScoreAt", "lora_model", "run_method", "train_sft"]

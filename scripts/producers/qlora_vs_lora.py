@@ -25,50 +25,14 @@ import time
 import warnings
 from pathlib import Path
 
-from transformers import TrainerCallback
-
 from lorakit.models import presets
 from lorakit.studies import qlora_vs_lora
-from lorakit.studies.ablations import encode_correct
-from lorakit.count import count_parameters
 from lorakit.data.qa import make_split
-from lorakit.evaluate import evaluate_qa
 from lorakit.models.loading import load_tokenizer
 from lorakit.course.paths import RESULTS_DATA_DIR
 from lorakit.training.sft import load_qa_splits
 
 OUT = RESULTS_DATA_DIR / "04_qlora_vs_lora.json"
-
-
-class ScoreAt(TrainerCallback):
-    """Exact match on ``test`` after each step in ``steps``; the scoring time is kept off the clock."""
-
-    def __init__(self, steps, tokenizer, test, batch_size):
-        self.steps, self.tokenizer, self.test, self.batch_size = set(steps), tokenizer, test, batch_size
-        self.scores, self.eval_seconds = {}, 0.0
-
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step in self.steps:
-            start = time.perf_counter()
-            model.eval()
-            out = evaluate_qa(model, self.tokenizer, self.test, batch_size=self.batch_size)
-            model.train()
-            self.scores[state.global_step] = out
-            self.eval_seconds += time.perf_counter() - start
-        return control
-
-
-def run(method: str, seed: int, steps: int, eval_at, preset, tokenizer, data, test) -> dict:
-    model = qlora_vs_lora.lora_model(None, method, r=16, seed=seed, checkpointing=False)
-    scorer = ScoreAt(eval_at, tokenizer, test, preset.eval_batch_size)
-    trainer, seconds = qlora_vs_lora.train_sft(model, tokenizer, data["train"], steps, preset, seed=seed,
-                                       callbacks=[scorer])
-    train_seconds = seconds * steps - scorer.eval_seconds
-    return {"method": method, "seed": seed, "steps": steps,
-            "adapter_dtype": str(next(p.dtype for p in model.parameters() if p.requires_grad)),
-            "em": {str(s): out["exact_match"] for s, out in sorted(scorer.scores.items())},
-            "correct": {str(s): encode_correct(out["correct"]) for s, out in sorted(scorer.scores.items())},
-            "seconds_per_step": round(train_seconds / steps, 4), "trainable": count_parameters(model)[0]}
 
 
 def main() -> None:
@@ -93,7 +57,7 @@ def main() -> None:
     runs, start = [], time.perf_counter()
     for seed in args.seeds:
         for method in ("qlora", "lora"):
-            runs.append(run(method, seed, args.steps, args.eval_at, preset, tokenizer, data, test))
+            runs.append(qlora_vs_lora.run_method(method, seed, args.steps, args.eval_at, preset, tokenizer, data, test))
             print(f"{method} seed {seed}: EM {runs[-1]['em']}, {runs[-1]['seconds_per_step']:.3f} s/step, "
                   f"{runs[-1]['adapter_dtype']} adapters, {time.perf_counter() - start:.0f} s so far", flush=True)
     table = {"steps": args.steps, "eval_at": sorted(args.eval_at), "n_test": args.n_test, "r": 16,
