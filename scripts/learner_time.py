@@ -276,7 +276,8 @@ def route_table(notebooks: list[Notebook], routes: dict) -> str:
 
 def timetable(notebooks: list[Notebook], routes: dict, route: str) -> str:
     """Markdown table: clock times of ``route``'s day from ``routes["schedule"][route]`` (a start time and
-    blocks: a notebook stem, whose minutes are the route's, or ``[label, minutes]`` for setup and breaks)."""
+    blocks: a notebook stem, whose minutes are the route's, or ``[label, minutes]`` for setup and breaks).
+    Each block is rounded to whole minutes before the clock moves on, so the rows add up as printed."""
     plan = routes["schedule"][route]
     by_stem = {nb.stem: nb for nb in notebooks}
     hours, minutes = map(int, str(plan["start"]).split(":"))
@@ -289,6 +290,7 @@ def timetable(notebooks: list[Notebook], routes: dict, route: str) -> str:
             label, length = f"{block} ({route} sections below)", kept_minutes(by_stem[block], routes, route)
         else:
             label, length = block[0], float(block[1])
+        length = round(length)            # whole minutes: each row's "to" minus "from" is its "min"
         rows.append(f"| {int(clock) // 60:02d}:{int(clock) % 60:02d} | {int(clock + length) // 60:02d}:"
                     f"{int(clock + length) % 60:02d} | {_md(label)} | {length:.0f} |")
         clock += length

@@ -8,7 +8,8 @@
    of the ``course`` and ``test`` extras (what ``make install`` installs: a learner's laptop needs
    ``course``; ``test`` adds pytest and nbval, seconds). Rebuilt only when pyproject.toml or the
    Makefile changed since the last build, so CI's second run costs nothing here.
-2. A fresh venv (``build/offline/venv``), installed the README's way, ``make install
+2. A fresh venv (``build/offline/venv``, or ``--venv``: CI passes the repository's ``.venv``, so that
+   ``make test`` and the rest of CI run in the venv that was installed offline), installed the README's way, ``make install
    WHEELHOUSE=... VENV=...`` (pip from the wheelhouse, then torch, then ``-e ".[course,test]"``), in
    an environment where nothing but the wheelhouse can serve a package: ``PIP_CONFIG_FILE`` set to
    the null device (no pip.conf is read: not /etc/pip.conf, not the user's, not /etc/xdg/pip's
@@ -69,11 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--python", default=sys.executable, help="the Python of the wheelhouse and of the venv")
     ap.add_argument("--extras", default="course,test", help="extras whose dependencies go into the wheelhouse")
     ap.add_argument("--old-recipe", action="store_true", help="the wheelhouse without pip and the build backend")
+    ap.add_argument("--venv", type=Path, default=None,
+                    help="the venv to create (default OUT/venv); CI passes .venv, so that every later step "
+                         "runs in the venv installed offline and the course is installed once")
     args = ap.parse_args(argv)
     make = shutil.which("make")
     if make is None:
         raise SystemExit("this check drives the Makefile: it needs make (Linux/macOS, as in CI)")
-    wheelhouse, venv = args.out / "wheelhouse", args.out / "venv"
+    wheelhouse, venv = args.out / "wheelhouse", (args.venv or args.out / "venv").resolve()
     total, stamp = time.perf_counter(), wheelhouse / ".built-from"
     key = fingerprint(args.extras, args.old_recipe)
     if not (stamp.is_file() and stamp.read_text() == key):

@@ -158,6 +158,11 @@ class TimeLimitCallback(TrainerCallback):
     The clock starts at ``on_train_begin`` and is read after every optimizer step, so a run stops at
     the first step that ends past the cap (evaluations during training count). ``stopped_early``
     tells whether the cap, not ``max_steps``, ended training; ``seconds`` is the time it ran.
+
+    The step at which the cap stops training is logged and, where the trainer evaluates during
+    training (``eval_strategy="steps"``), evaluated: a run that the cap cuts short (a slow machine, a
+    larger model) still ends with a train loss and a validation loss for its last step, even when
+    it stopped before the first ``eval_steps``.
     """
 
     def __init__(self, max_seconds: float | None):
@@ -177,6 +182,9 @@ class TimeLimitCallback(TrainerCallback):
         self.seconds = time.perf_counter() - self._start
         if self.max_seconds is not None and self.seconds >= self.max_seconds and state.global_step < state.max_steps:
             control.should_training_stop = True
+            control.should_log = True
+            if str(getattr(args, "eval_strategy", "no")).lower().endswith("steps"):
+                control.should_evaluate = True
             self.stopped_early = True
         return control
 

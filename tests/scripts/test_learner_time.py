@@ -146,3 +146,17 @@ def test_routes_name_every_section_and_the_timetable_adds_up():
     assert learner_time.kept_minutes(nb, routes, "morning") == pytest.approx(14)
     table = learner_time.timetable([nb], routes, "day").splitlines()
     assert table[2] == "| 09:00 | 09:15 | Welcome | 15 |" and table[3].startswith("| 09:15 | 09:33 | 01_tiny")
+
+
+@pytest.mark.parametrize("route", ["one-day", "half-day"])
+def test_guide_timetable_rows_add_up(route):
+    """Each row's "to" minus "from" equals its "min", and each row starts where the last one ended."""
+    table = learner_time.timetable(NOTEBOOKS, learner_time.load_routes(), route).splitlines()[2:]
+    minute = lambda hhmm: int(hhmm[:2]) * 60 + int(hhmm[3:])
+    previous_end = None
+    for row in table:
+        start, end, _, length = [c.strip() for c in row.strip("|").split(" | ")]
+        assert minute(end) - minute(start) == int(length), row
+        assert previous_end in (None, start), row
+        previous_end = end
+

@@ -122,6 +122,17 @@ def test_loss_history_has_the_train_and_eval_curves(tok, small_qa, tmp_path):
     assert loss_history([{"loss": 1.0}, {"eval_loss": 2.0, "step": 3}]) == {"train": ([], []), "eval": ([3], [2.0])}
 
 
+def test_a_run_the_time_cap_cuts_short_still_ends_with_a_validation_loss(tok, small_qa, tmp_path):
+    # eval_steps is 2 in _trainer: the cap stops it after step 1, before any scheduled evaluation
+    limit = TimeLimitCallback(max_seconds=1e-6)
+    trainer = _trainer(tok, small_qa, tmp_path, max_steps=10_000, callbacks=[limit])
+    trainer.train()
+    curves = loss_history(trainer.state.log_history)
+    assert limit.stopped_early and trainer.state.global_step == 1
+    assert curves["eval"][0] == [1] and curves["eval"][1][0] > 0
+    assert curves["train"][0] == [1]
+
+
 def test_time_limit_is_silent_when_steps_run_out_first(tok, small_qa, tmp_path):
     limit = TimeLimitCallback(max_seconds=600)
     trainer = _trainer(tok, small_qa, tmp_path, max_steps=2, callbacks=[limit])
