@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""The foundation's bar: base exact match <= 10%, LoRA (<= 90 s of training) >= 90%, held-out split.
+"""What LoRA buys on the shipped model's QA task, measured: base exact match, then after <= 90 s of LoRA.
 
     python benchmarks/bench_qa_lora.py                 # shipped model, 90 s budget
     python benchmarks/bench_qa_lora.py --seconds 60 --model runs/candidate
 
 Measures, in one run on this machine: the base model's exact match on the QA test split, then a
 PEFT LoRA fine-tune on the train split for at most ``--seconds`` of wall time, then exact match on
-the same test split. Prints one JSON line and a verdict per bar.
+the same test split. Prints one JSON line and the measured numbers (exact match before and after,
+their ratio, seconds and steps); the pass/fail bar of the shipped model is a unit test
+(``tests/models/test_tiny_lm.py``), not this benchmark.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from peft import LoraConfig, get_peft_model
 
 from lorakit.data.qa import SPLIT_SEEDS, SPLIT_SIZES, make_example, make_split
 from lorakit.evaluate import evaluate_qa
-from lorakit.models import load_model, load_tokenizer
-from lorakit.train import TrainConfig, finetune
+from lorakit.models.loading import load_model, load_tokenizer
+from lorakit.training.loop import TrainConfig, finetune
 
 
 def main() -> None:
@@ -68,9 +70,9 @@ def main() -> None:
         "task": "no-binding" if args.no_binding else "default",
     }
     print(json.dumps(report))
-    print(f"base EM {base['exact_match']:.1%} (bar <= 10%): {'PASS' if base['exact_match'] <= 0.10 else 'FAIL'}")
-    print(f"LoRA EM {tuned['exact_match']:.1%} after {run.seconds:.0f} s, {run.steps} steps "
-          f"(bar >= 90% within 90 s): {'PASS' if tuned['exact_match'] >= 0.90 and run.seconds <= 90.5 else 'FAIL'}")
+    print(f"base EM {base['exact_match']:.1%}; LoRA EM {tuned['exact_match']:.1%} after {run.seconds:.0f} s "
+          f"({run.steps} steps, {trainable:,} trainable parameters); "
+          f"EM ratio LoRA / base: {tuned['exact_match'] / max(base['exact_match'], 1 / len(test)):.1f}x")
     for e, p in list(zip(test, tuned["predictions"]))[:3]:
         print(f"  Q: {e['question']}  gold: {e['answers']['text'][0]}  model: {p!r}")
 

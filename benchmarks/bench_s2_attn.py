@@ -21,7 +21,7 @@ import json
 import torch
 
 from lorakit.longlora import attention_seconds, longlora_trainable, model_attention_flops, step_seconds
-from lorakit.models import load_model
+from lorakit.models.loading import load_model
 
 
 def main() -> None:

@@ -1,18 +1,26 @@
 """lorakit: the helper package of the lorakit course (LoRA, QLoRA, merging, QA-LoRA, LongLoRA).
 
-One module per concept; import what a notebook needs from its module:
+The folder tree is the map: one home per concept. Methods (``lora``, ``quant``, ``qalora``,
+``longlora``) never import the experiments built on them (``studies``).
 
-* :mod:`lorakit.lora`: LoRA from scratch (``LoRALinear``, ``inject_lora``, ``merge_lora``).
-* :mod:`lorakit.count`: parameter, LoRA and memory counts from configs alone (meta device).
+* :mod:`lorakit.lora`: LoRA from scratch: the layer skeleton, injection, merging, combining adapters, PEFT inspection.
 * :mod:`lorakit.quant`: NF4, FP4, INT4 and double quantization, bit-exact with bitsandbytes.
-* :mod:`lorakit.qalora`: QA-LoRA: group-wise INT-b weights and an adapter that merges into them exactly.
-* :mod:`lorakit.models`, :mod:`lorakit.device`: the shipped tiny model or a hub model, and the dtype rule.
-* :mod:`lorakit.data`: the synthetic world, the pretraining corpus, the QA task, the tokenizer.
-* :mod:`lorakit.train`, :mod:`lorakit.evaluate`: the one fine-tuning loop, exact match, perplexity.
-* :mod:`lorakit.presets`: run settings that follow from the model and the hardware.
-* :mod:`lorakit.results`, :mod:`lorakit.env`: headline numbers per notebook; versions for the version cell.
-* :mod:`lorakit.exercises`, :mod:`lorakit.progress`: the exercises' checkers, and the learner's ticks.
-* :mod:`lorakit.bootstrap`: what the notebooks' Setup cell installs on Colab and Kaggle (stdlib only).
+* :mod:`lorakit.qalora`: the QA-LoRA method: group-wise INT-b weights and an adapter that merges into them.
+* :mod:`lorakit.longlora`: the LongLoRA method: S²-Attn, position interpolation, trainable embeddings and norms.
+* :mod:`lorakit.memory`: every byte rule: bits per parameter, the training-memory estimate, the probe, paging.
+* :mod:`lorakit.count`: parameter and LoRA parameter counts from configs alone (meta device).
+* :mod:`lorakit.training`: the plain fine-tuning loop, TRL's SFTTrainer glue, QLoRA's loading and dtype rules.
+* :mod:`lorakit.evaluate`: exact match, left-padded generation, perplexity, passkey retrieval.
+* :mod:`lorakit.stats`: bootstrap intervals and the verdicts read from them.
+* :mod:`lorakit.doctor`: ``python -m lorakit.doctor``: is this machine ready for the course? Each failure names its fix.
+* :mod:`lorakit.data`: the synthetic world, the pretraining corpus, the tasks and their splits, the tokenizer.
+* :mod:`lorakit.models`: loading the shipped tiny model or a hub model, the dtype rule, presets, the tiny LM.
+* :mod:`lorakit.studies`: the experiments the notebooks report (ablations, comparisons, sweeps).
+* :mod:`lorakit.recipe`: the course's recipe from a YAML config (``lorakit-train``, ``python -m lorakit.recipe``).
+* :mod:`lorakit.train`: the documented alias ``python -m lorakit.train`` of the recipe's command line.
+* :mod:`lorakit.course`: the course around the notebooks: setup bootstrap, paths, versions, results, timing, plots.
+* :mod:`lorakit.exercises`: the notebooks' exercise checks, one module per notebook, with hints in steps.
+* :mod:`lorakit.progress`: the learner's exercise ticks in a local file: ``show()``, workshop codes, ``decode``.
 
 Importing ``lorakit`` uses the standard library only (the Setup cell imports it before installing
 anything), and quiets two known-harmless messages of the pinned libraries that would otherwise land

@@ -5,7 +5,7 @@
 What it checks, each failure naming its fix:
 
 1. Python against ``requires-python`` and every package against its bounds in ``pyproject.toml``
-   (the dependencies and the ``course`` extra; :mod:`lorakit.bootstrap` reads the file, the one owner
+   (the dependencies and the ``course`` extra; :mod:`lorakit.course.bootstrap` reads the file, the one owner
    of that parsing). torch is unpinned there: its version and build are reported.
 2. ``lorakit`` imports (its compute modules, not only the package's stdlib-only ``__init__``).
 3. The shipped model (``data/tiny-lm``) loads through :mod:`lorakit.models` and one LoRA training step
@@ -18,7 +18,7 @@ What it checks, each failure naming its fix:
    ``VBox(children=...)``). This checks the environment that runs both the server and the kernel;
    a kernel in another environment needs this run with that kernel's Python too.
 5. Free disk where the course writes (``build/``): at least :data:`MIN_FREE_GB`.
-6. The device and compute dtype the notebooks will use (:func:`lorakit.device.describe`).
+6. The device and compute dtype the notebooks will use (:func:`lorakit.models.device.describe`).
 
 Standard library plus the course's own dependencies; no POSIX-only calls (it runs on Windows).
 ``scripts/check_widgets.py`` runs check 4 alone.
@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from .bootstrap import _packaging, project_table
-from .paths import REPO_ROOT, TINY_LM_DIR
+from lorakit.course.bootstrap import _packaging, project_table
+from lorakit.course.paths import REPO_ROOT, TINY_LM_DIR
 
 MIN_FREE_GB = 2.0                     # executed notebooks, adapters, t4-sim outputs, the site
 EXTRAS = ("course",)                  # what a learner's laptop needs besides the dependencies
@@ -129,9 +129,9 @@ def installed_version(name: str) -> str | None:
 def lorakit_finding() -> Finding:
     """``lorakit`` and the modules every notebook imports."""
     try:
-        import lorakit.device  # noqa: F401
-        import lorakit.models  # noqa: F401
-        import lorakit.presets  # noqa: F401
+        import lorakit.models.device  # noqa: F401
+        import lorakit.models.loading  # noqa: F401
+        import lorakit.models.presets  # noqa: F401
     except Exception as err:   # any import error is the finding
         return Finding(False, f"lorakit does not import: {type(err).__name__}: {err}",
                        f"{INSTALL_FIX}; then run this again from the same environment")
@@ -147,7 +147,7 @@ def lora_step_finding(model_dir: Path = TINY_LM_DIR) -> Finding:
         import torch
         from peft import LoraConfig, get_peft_model
 
-        from lorakit.models import load
+        from lorakit.models.loading import load
 
         start = time.perf_counter()
         model, tokenizer, _ = load(str(model_dir), quiet=True)
@@ -330,7 +330,7 @@ def disk_finding(folder: Path = REPO_ROOT, min_free_gb: float = MIN_FREE_GB) -> 
 
 def device_finding() -> Finding:
     try:
-        from lorakit.device import describe
+        from lorakit.models.device import describe
         return Finding(True, f"notebooks will run on: {describe()}")
     except Exception as err:
         return Finding(False, f"cannot tell the device: {type(err).__name__}: {err}",

@@ -1,4 +1,6 @@
-"""Exact match on the QA task, batched greedy generation to get the answers, and perplexity."""
+"""Evaluation: exact match on the QA task, batched greedy generation (left-padded), perplexity, passkeys.
+
+The one home of left padding (:func:`left_padded`) and of generation speed (:func:`generation_seconds`)."""
 from __future__ import annotations
 
 import math
@@ -8,9 +10,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .data.corpus import own_format_prompt
-from .data.qa import format_prompt
-from .stats import CI
+from lorakit.data.corpus import own_format_prompt
+from lorakit.data.qa import format_prompt
+from lorakit.course.timing import median_seconds
+from lorakit.stats import CI
+from lorakit.training.loop import collate
 
 
 def normalize_answer(text: str) -> str:
@@ -35,6 +39,20 @@ def answer_in_reply(reply: str, golds: Sequence[str]) -> bool:
     return any(normalize_answer(g) and f" {normalize_answer(g)} " in padded for g in golds)
 
 
+def left_padded(model, tokenizer, prompts: Sequence[str]):
+    """``prompts`` tokenized into one batch on ``model``'s device, padded on the left.
+
+    Left padding puts every prompt's last token in the last column, where generation continues and
+    where the next-token logits are read. The tokenizer's own ``padding_side`` is left as it was.
+    """
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        return tokenizer(list(prompts), return_tensors="pt", padding=True).to(next(model.parameters()).device)
+    finally:
+        tokenizer.padding_side = side
+
+
 @torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8,
              batch_size: int = 32, stop_at_newline: bool = True,
@@ -49,22 +67,30 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8,
         raise ValueError(f"adapter_names needs one name per prompt: {len(adapter_names)} names, "
                          f"{len(prompts)} prompts")
     model.eval()
-    device = next(model.parameters()).device
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
     outputs = []
-    try:
-        for i in range(0, len(prompts), batch_size):
-            batch = tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True).to(device)
-            extra = {} if adapter_names is None else {"adapter_names": list(adapter_names[i:i + batch_size])}
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **extra)
-            new = out[:, batch["input_ids"].shape[1]:]
-            for row in tokenizer.batch_decode(new, skip_special_tokens=True):
-                outputs.append(row.split("\n")[0] if stop_at_newline else row)
-    finally:
-        tokenizer.padding_side = side
+    for i in range(0, len(prompts), batch_size):
+        batch = left_padded(model, tokenizer, prompts[i:i + batch_size])
+        extra = {} if adapter_names is None else {"adapter_names": list(adapter_names[i:i + batch_size])}
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **extra)
+        new = out[:, batch["input_ids"].shape[1]:]
+        for row in tokenizer.batch_decode(new, skip_special_tokens=True):
+            outputs.append(row.split("\n")[0] if stop_at_newline else row)
     return outputs
+
+
+def generation_seconds(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 8, repeats: int = 3,
+                       **generate_kwargs) -> float:
+    """Median seconds for one batched greedy ``generate`` over ``prompts`` (left-padded)."""
+    batch = left_padded(model, tokenizer, prompts)
+
+    @torch.no_grad()
+    def run():
+        return model.generate(**batch, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
+                              do_sample=False, pad_token_id=tokenizer.pad_token_id, **generate_kwargs)
+
+    model.eval()
+    return median_seconds(run, repeats=repeats, warmup=1)
 
 
 def evaluate_qa(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 8,
@@ -98,7 +124,7 @@ def answer_in_reply_rate(model, tokenizer, examples: Sequence[dict], max_new_tok
     """How often the gold answer appears in the model's reply (any phrasing counts): the reading probe.
 
     With the default prompt it measures whether a base model can read a passage in the format it was
-    pretrained on (``scripts/pretrain_tiny_lm.py`` logs it). The same numbers as
+    pretrained on (``scripts/producers/pretrain_tiny_lm.py`` logs it). The same numbers as
     :func:`evaluate_qa`'s ``answer_in_reply``; returns ``{"rate": fraction, "replies": [...]}``.
     """
     scored = evaluate_qa(model, tokenizer, examples, max_new_tokens, prompt_fn, batch_size)
@@ -215,7 +241,7 @@ def passkey_accuracy(model, tokenizer, examples: Sequence[dict], batch_size: int
                 raise ValueError(f"the answer {e['answer']!r} does not start with the key's tokens")
             rows.append(prompt + answer + [tokenizer.eos_token_id])
             spans.append((len(prompt), key))
-        batch = collate_ids(rows, tokenizer.pad_token_id)
+        batch = collate([{"input_ids": r} for r in rows], tokenizer.pad_token_id)
         logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
         for row, (start, key) in enumerate(spans):
             guess = logits[row, start - 1:start - 1 + len(key)].argmax(-1).tolist()   # position t predicts t + 1
@@ -228,12 +254,3 @@ def passkey_accuracy(model, tokenizer, examples: Sequence[dict], batch_size: int
             "by_depth": {d: sum(v) / len(v) for d, v in sorted(by_depth.items())}}
 
 
-def collate_ids(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad token-id lists into ``input_ids`` and ``attention_mask`` tensors ``(batch, longest)``."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for j, r in enumerate(rows):
-        ids[j, :len(r)] = torch.tensor(r)
-        mask[j, :len(r)] = 1
-    return {"input_ids": ids, "attention_mask": mask}

@@ -29,7 +29,7 @@ import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .paths import NOTEBOOKS_DIR, REPO_ROOT
+from lorakit.course.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 PROGRESS_ENV = "LORAKIT_PROGRESS_FILE"
 FILE_NAME = ".lorakit-progress.json"

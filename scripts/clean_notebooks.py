@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from lorakit.paths import REPO_ROOT
+from lorakit.course.paths import REPO_ROOT
 
 LOCAL_PATH = re.compile(r"(/work/|/root/|/home/[^/\s]+/|/tmp/|/Users/[^/\s]+/)")
 # a whole path token up to site-packages/, e.g. "/x/.venv/lib/python3.11/site-packages/" (its start:

@@ -12,28 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
-from lorakit.paths import BUILD_DIR, REPO_ROOT
+from lorakit.course.paths import BUILD_DIR, REPO_ROOT
+from lorakit.course.readme import fill_column
 
 COLUMN = "2-core CPU"
-ROW_LINK = re.compile(r"\]\(notebooks/([0-9][0-9]_[^)/]+)\.ipynb\)")
 
 
 def fill(readme: str, seconds: dict[str, float]) -> str:
     """``readme`` with the CPU column of each table row set from ``seconds`` (stem -> seconds)."""
-    lines, column = readme.splitlines(keepends=True), None
-    for i, line in enumerate(lines):
-        cells = line.rstrip("\n").split(" | ")
-        if line.startswith("|") and COLUMN in line:
-            column = [c.strip(" |") for c in cells].index(COLUMN)
-        link = ROW_LINK.search(line)
-        if column is not None and line.startswith("|") and link and link.group(1) in seconds:
-            cells[column] = f"{seconds[link.group(1)]:.0f} s"
-            lines[i] = " | ".join(cells) + "\n"
-    return "".join(lines)
+    return fill_column(readme, COLUMN, {stem: f"{s:.0f} s" for stem, s in seconds.items()})
 
 
 def main(argv: list[str] | None = None) -> int:

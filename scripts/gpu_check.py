@@ -11,10 +11,10 @@ On a machine without CUDA it prints one line saying so and exits 0 (a dry run). 
 2. ``pytest -m gpu``: the unit tests marked ``gpu``.
 3. lorakit's NF4 and double quantization against bitsandbytes' CUDA kernels, byte for byte (packed
    codes, block scales, the 8-bit scales of double quantization) and value for value (dequantized).
-4. bitsandbytes' paged optimizer through a real memory spike (:func:`lorakit.paging.spike_demo`):
+4. bitsandbytes' paged optimizer through a real memory spike (:func:`lorakit.memory.paging.spike_demo`):
    plain AdamW runs out of memory, the paged one completes.
 5. peak GPU memory of one QLoRA and one LoRA training step on a SmolLM2-135M-shaped model against
-   :func:`lorakit.count.footprint.estimate_footprint`.
+   :func:`lorakit.memory.estimate.estimate_footprint`.
 6. every notebook on the shipped model in float16 (the T4 path) and, from compute capability 8.0,
    in bfloat16, both passes at once (``scripts/run_course.py``): every cell must run.
 
@@ -145,7 +145,7 @@ def nf4_vs_bitsandbytes(device: str = "cuda", shapes=SHAPES, blocksizes=(64, 128
 
 
 def paged_spike() -> dict:
-    from lorakit.paging import spike_demo
+    from lorakit.memory.paging import spike_demo
 
     plain = spike_demo("adamw_32bit")
     paged = spike_demo("paged_adamw_32bit")
@@ -165,9 +165,9 @@ def peak_vs_estimate(dtype_name: str, batch_size: int = 4, seq_len: int = 512) -
 
     from transformers import AutoConfig
 
-    from lorakit.count.footprint import TrainingSetup, estimate_footprint
-    from lorakit.memory_probe import cuda_peak_bytes
-    from lorakit.qlora import lora_model
+    from lorakit.memory.estimate import TrainingSetup, estimate_footprint
+    from lorakit.memory.probe import cuda_peak_bytes
+    from lorakit.studies.qlora_vs_lora import lora_model
 
     spec = importlib.util.spec_from_file_location("build_proxy_model", REPO / "scripts" / "build_proxy_model.py")
     proxy = importlib.util.module_from_spec(spec)

@@ -22,7 +22,7 @@ recomputed from the committed notebooks in a second, so committing it would only
 With ``--write`` they also go into README.md's notebook table (the column "learner time, core
 (deeper)") and into the tables of the instructor guide (``instructor/README.md``) between the markers
 ``<!-- learner-time:... -->`` and ``<!-- /learner-time -->``, built from the routes in
-``instructor/routes.yaml``. ``tests/test_learner_time.py`` fails when those committed copies differ
+``instructor/routes.yaml``. ``tests/scripts/test_learner_time.py`` fails when those committed copies differ
 from what this script computes, and when a notebook's core path is over its budget.
 """
 from __future__ import annotations
@@ -34,7 +34,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lorakit.paths import BUILD_DIR, NOTEBOOKS_DIR, REPO_ROOT
+from lorakit.course.paths import BUILD_DIR, NOTEBOOKS_DIR, REPO_ROOT
+from lorakit.course.readme import fill_column
 
 WORDS_PER_MINUTE = 180
 CODE_CELL_MINUTES = 1.0
@@ -183,24 +184,11 @@ def cell_text(nb: Notebook) -> str:
     return f"{core:.0f} min" + (f" ({deeper:.0f} min)" if deeper else " (—)")
 
 
-ROW_LINK = re.compile(r"\]\(notebooks/([0-9][0-9]_[^)/]+)\.ipynb\)")
 
 
 def fill_readme(readme: str, notebooks: list[Notebook]) -> str:
     """``readme`` with the column :data:`README_COLUMN` of its notebook table set from ``notebooks``."""
-    by_stem = {nb.stem: nb for nb in notebooks}
-    lines, column = readme.splitlines(keepends=True), None
-    for i, line in enumerate(lines):
-        cells = line.rstrip("\n").split(" | ")
-        if line.startswith("|") and README_COLUMN in line:
-            column = [c.strip(" |") for c in cells].index(README_COLUMN)
-        link = ROW_LINK.search(line)
-        if column is not None and line.startswith("|") and link and link.group(1) in by_stem:
-            cells[column] = cell_text(by_stem[link.group(1)])
-            lines[i] = " | ".join(cells) + "\n"
-    if column is None:
-        raise ValueError(f"README has no table column named {README_COLUMN!r}")
-    return "".join(lines)
+    return fill_column(readme, README_COLUMN, {nb.stem: cell_text(nb) for nb in notebooks})
 
 
 def load_routes(path: Path = ROUTES) -> dict:

@@ -10,8 +10,8 @@
 real GPU with a hub model. Both execute every cell and compare no outputs.
 
 Each notebook runs in its own kernel from the ``notebooks/`` folder. It names itself with
-``lorakit.results.start("<its stem>")`` and records its headline numbers; this script points
-``$LORAKIT_RESULTS_DIR`` at ``build/results/`` and reads them back with ``lorakit.results.load``.
+``lorakit.course.results.start("<its stem>")`` and records its headline numbers; this script points
+``$LORAKIT_RESULTS_DIR`` at ``build/results/`` and reads them back with ``lorakit.course.results.load``.
 Exercise stubs return ``None`` and their checkers print "not done yet" (they never raise), so every
 cell must run: any error fails the notebook. Exits non-zero if a notebook failed.
 
@@ -31,8 +31,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
-from lorakit import results
-from lorakit.paths import BUILD_DIR, NOTEBOOKS_DIR
+from lorakit.course import results
+from lorakit.course.paths import BUILD_DIR, NOTEBOOKS_DIR
 
 
 def run_notebook(path: Path, out_dir: Path, timeout: int) -> tuple[str, float, str]:

@@ -21,7 +21,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from lorakit.paths import NOTEBOOKS_DIR, REPO_ROOT
+from lorakit.course.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 README = REPO_ROOT / "README.md"
@@ -51,7 +51,7 @@ if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os
     if course not in sys.path:
         sys.path.insert(0, course)            # lorakit importable in this kernel, no restart
         importlib.invalidate_caches()
-    from lorakit.bootstrap import install_missing   # standard library only
+    from lorakit.course.bootstrap import install_missing   # standard library only
     install_missing()'''
 
 COLAB = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -82,6 +82,13 @@ def course_notebooks() -> list[Path]:
     return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) + sorted((NOTEBOOKS_DIR / "solutions").glob("*.ipynb"))
 
 
+def _write_if_changed(path: Path, old: str, new: str) -> bool:
+    """Write ``new`` to ``path`` unless it equals ``old`` (the file's text); return whether it changed."""
+    if new != old:
+        path.write_text(new)
+    return new != old
+
+
 def render_notebook(path: Path, source: str) -> bool:
     """Make the first code cell of ``path`` the Setup cell; return whether the file changed."""
     text = path.read_text()
@@ -90,10 +97,7 @@ def render_notebook(path: Path, source: str) -> bool:
     if first is None or not "".join(first["source"]).startswith("# Setup"):
         raise ValueError(f"{path}: the first code cell must be the Setup cell (starting '# Setup')")
     first["source"] = source.splitlines(keepends=True)
-    new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
-    if new != text:
-        path.write_text(new)
-    return new != text
+    return _write_if_changed(path, text, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def render_readme(repo: str, branch: str, readme: Path | None = None) -> bool:
@@ -108,10 +112,7 @@ def render_readme(repo: str, branch: str, readme: Path | None = None) -> bool:
             cells[-1] = badges(repo, branch, link.group(1)) + " "
             line = " | ".join(cells) + "|\n"
         lines.append(line)
-    new = "".join(lines)
-    if new != text:
-        readme.write_text(new)
-    return new != text
+    return _write_if_changed(readme, text, "".join(lines))
 
 
 def set_location(repo: str, branch: str, pyproject: Path | None = None) -> None:

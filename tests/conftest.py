@@ -1,5 +1,15 @@
-"""Shared test setup: checkers record progress into a temporary file, never the course's own."""
+"""Shared by every test folder: tests/ and tests/browser/ on sys.path, so their helper modules
+(lora_helpers, browser_support) import by name under ``--import-mode=importlib``; and checkers record
+progress into a temporary file, never the course's own."""
+import sys
+from pathlib import Path
+
 import pytest
+
+HERE = Path(__file__).resolve().parent
+for folder in (HERE, HERE / "browser"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ import warnings
 
 import pytest
 
-from lorakit.paths import REPO_ROOT
-from lorakit.quant.memory import bits_per_parameter
+from lorakit.course.paths import REPO_ROOT
+from lorakit.memory.bits import bits_per_parameter
 
 PAGE = REPO_ROOT / "website" / "pages" / "cheatsheet.md"
 

@@ -8,8 +8,9 @@ import torch
 
 from lorakit.data.corpus import own_format_prompt
 from lorakit.evaluate import (answer_in_reply, answer_in_reply_rate, document_nll, evaluate_qa, exact_match,
-                              generate, normalize_answer, perplexity, perplexity_ci, perplexity_ratio_ci)
-from lorakit.models import load_model, load_tokenizer
+                              generate, generation_seconds, left_padded, normalize_answer, perplexity, perplexity_ci,
+                              perplexity_ratio_ci)
+from lorakit.models.loading import load_model, load_tokenizer
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -180,3 +181,25 @@ def test_passkey_accuracy_reads_what_greedy_decoding_writes(tiny):
         greedy = generate(model, tok, [e["prompt"]], max_new_tokens=3, stop_at_newline=False)[0]
         if greedy.split()[:3] == e["key"].split():
             assert p.split() == e["key"].split()
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_left_padded_ends_every_prompt_in_the_last_column_and_restores_the_side(tiny, side):
+    model, tok = tiny
+    before, tok.padding_side = tok.padding_side, side
+    prompts = ["Mia lives in", "Tom"]
+    batch = left_padded(model, tok, prompts)
+    assert tok.padding_side == side, "the tokenizer's own padding side must come back"
+    for row, prompt in zip(batch["input_ids"].tolist(), prompts):
+        ids = tok(prompt)["input_ids"]
+        assert row[-len(ids):] == ids
+    assert batch["attention_mask"][1, 0] == 0 and batch["attention_mask"][:, -1].all()
+    tok.padding_side = before
+
+
+def test_generation_seconds_on_the_shipped_model(tiny):
+    model, tok = tiny
+    before, tok.padding_side = tok.padding_side, "right"
+    assert generation_seconds(model, tok, ["Mia lives in", "Tom"], max_new_tokens=2, repeats=1) > 0
+    assert tok.padding_side == "right", "generation_seconds pads on the left and restores the tokenizer"
+    tok.padding_side = before

@@ -15,7 +15,7 @@ from lorakit import exercises
 from lorakit.data.tasks import TASKS
 from lorakit.exercises import nb02
 from lorakit.exercises.nb02 import check_finetune_record
-from lorakit.models import load
+from lorakit.models.loading import load
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +86,7 @@ def test_full_fine_tuning_is_not_lora(capsys):
 
 
 def test_the_course_trainer_and_the_shipped_adapter_are_refused(capsys):
-    from lorakit.adapters import train_adapter
+    from lorakit.studies.adapters import train_adapter
 
     def course(model, tokenizer, train):
         return train_adapter(model, tokenizer, "record", steps=1)[0]
@@ -98,7 +98,7 @@ def test_the_course_trainer_and_the_shipped_adapter_are_refused(capsys):
     def shipped(model, tokenizer, train):
         from peft import PeftModel
 
-        from lorakit.adapters import ADAPTERS_DIR
+        from lorakit.studies.adapters import ADAPTERS_DIR
         return PeftModel.from_pretrained(model, str(ADAPTERS_DIR / "record"))
 
     assert check_finetune_record(shipped, n_eval=5) is False

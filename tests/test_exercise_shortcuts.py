@@ -121,7 +121,7 @@ def count_lora_by_hand(config, r, target_modules):
 # ---------------------------------------------------------------- 04 ex. 3: the loop over estimate_footprint
 
 ESTIMATE_LOOP = '''
-from lorakit.count import TrainingSetup, estimate_footprint
+from lorakit.memory.estimate import TrainingSetup, estimate_footprint
 
 def choose_setup(model_name, gpu_gib):
     for method, optimizer in PREFERENCE:

@@ -1,7 +1,7 @@
 """Every notebook follows the conventions in notebooks/README.md (checked without running it).
 
 The rule numbers below are notebooks/README.md's. The Setup cell's exact text is checked by
-tests/test_set_course_repo.py (scripts/set_course_repo.py owns it).
+tests/scripts/test_set_course_repo.py (scripts/set_course_repo.py owns it).
 """
 import ast
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 ALL = NOTEBOOKS + SOLUTIONS
@@ -84,9 +84,9 @@ def test_2_to_5_setup_parameters_version_and_results_cells(path):
         assert re.search(r"^MODEL_ID = None\b", _source(tagged[0]), re.M), \
             "the parameters cell sets MODEL_ID = None (the shipped model; LORAKIT_MODEL_ID overrides it)"
         versions = [c for c in cells if _source(c).startswith("# NBVAL_SKIP") and "print_versions" in _source(c)]
-        assert versions, "a version cell starting with '# NBVAL_SKIP' that calls lorakit.env.print_versions()"
+        assert versions, "a version cell starting with '# NBVAL_SKIP' that calls lorakit.course.env.print_versions()"
         assert any(f'results.start("{path.stem}")' in _source(c) for c in cells), \
-            f'call lorakit.results.start("{path.stem}") so results land in the right file'
+            f'call lorakit.course.results.start("{path.stem}") so results land in the right file'
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lorakit.paths import NOTEBOOKS_DIR, REPO_ROOT
+from lorakit.course.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 POSIX_ONLY_ATTRS = {("signal", "alarm"), ("signal", "SIGALRM"), ("signal", "setitimer"), ("os", "fork"),
                     ("os", "getuid"), ("os", "geteuid"), ("os", "getpgid"), ("os", "killpg"), ("os", "setsid"),

@@ -10,7 +10,7 @@ import pytest
 from lorakit import exercises, progress
 from lorakit.exercises import registered, set_strict
 from lorakit.exercises.nb03 import check_scale_index
-from lorakit.paths import REPO_ROOT
+from lorakit.course.paths import REPO_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent
 

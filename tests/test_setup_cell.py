@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "00_start_here.ipynb"
 
 REPORT = """
@@ -25,7 +25,7 @@ course = __import__("os").path.abspath("lorakit-course")
 print(json.dumps({"file": lorakit.__file__, "on_path": sys.path.count(course)}))
 """
 LOAD = """
-from lorakit.models import load
+from lorakit.models.loading import load
 model, tokenizer, model_id = load()
 print(type(model).__name__, sum(p.numel() for p in model.parameters()), model_id)
 """

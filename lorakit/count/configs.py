@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..paths import CONFIGS_DIR, TINY_LM_ALIASES, TINY_LM_DIR
+from lorakit.course.paths import CONFIGS_DIR, TINY_LM_ALIASES, TINY_LM_DIR
 
 
 def available_configs() -> list[str]:
@@ -41,7 +41,7 @@ def load_config_dict(name: str | Path) -> dict:
     return json.loads(config_path(name).read_text())
 
 
-def load_config(name: str | Path):
+def load_hf_config(name: str | Path):
     """A ``transformers`` config object (``LlamaConfig``, ``Qwen2Config``, ...) for ``name``."""
     from transformers import AutoConfig
 
@@ -56,11 +56,11 @@ def meta_model(name_or_config) -> torch.nn.Module:
     """An ``AutoModelForCausalLM`` on the meta device: every shape, no weights, no download.
 
     Args:
-        name_or_config: a name accepted by :func:`load_config`, or a ``transformers`` config.
+        name_or_config: a name accepted by :func:`load_hf_config`, or a ``transformers`` config.
     """
     from transformers import AutoModelForCausalLM, PretrainedConfig
 
     is_config = isinstance(name_or_config, PretrainedConfig)
-    config = name_or_config if is_config else load_config(name_or_config)
+    config = name_or_config if is_config else load_hf_config(name_or_config)
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .configs import available_configs
-from .lora import count_lora
-from .memory import format_bytes, model_bytes
+from lorakit.count.configs import available_configs
+from lorakit.count.lora import count_lora
+from lorakit.memory.bits import format_bytes, model_bytes
 
 TARGET_PRESETS = {
     "q,v": ["q_proj", "v_proj"],                                   # the LoRA paper, PEFT's Llama default

@@ -12,11 +12,11 @@ from functools import lru_cache
 
 from torch import nn
 
-from ..lora.inject import find_targets
-from ..lora.layer import check_rank
-from .configs import meta_model
-from .memory import format_bytes, model_bytes
-from .params import count_parameters, format_trainable
+from lorakit.lora.inject import find_targets
+from lorakit.lora.layer import check_rank
+from lorakit.count.configs import meta_model
+from lorakit.memory.bits import format_bytes, model_bytes
+from lorakit.count.params import count_parameters, format_trainable
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from .world import NAMES, RELATIONS, VALUES, sample_facts, vocabulary
+from lorakit.data.world import NAMES, RELATIONS, VALUES, sample_facts, vocabulary
 
 DOC_KINDS = ("passage", "qa", "repeat", "lookup", "notes")
 DEFAULT_MIX = {"passage": 0.10, "qa": 0.50, "repeat": 0.20, "lookup": 0.15, "notes": 0.05}

@@ -16,7 +16,7 @@ is new:
   saw digits, so a numeric key would test its embeddings, not its context.
 
 Lengths are counted with the model's tokenizer: ``len(tokenizer(text).input_ids) + 1`` (the EOS
-token :func:`lorakit.train.encode_pairs` appends) equals the requested length. The filler is a crop
+token :func:`lorakit.training.loop.encode_pairs` appends) equals the requested length. The filler is a crop
 of a longer text (it may start mid-sentence, as a crop of a book does). The pretraining stream
 (:data:`lorakit.data.corpus.DEFAULT_MIX`) is not touched.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 
-from .world import VALUES, sample_facts
+from lorakit.data.world import VALUES, sample_facts
 
 NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
 QUESTION = "\nWhat is the pass key? The pass key is"
@@ -205,7 +205,7 @@ def long_documents(tokenizer, n: int, n_tokens: int, seed: int = HELDOUT_SEED) -
 
 
 def lm_pair(example: dict | str) -> tuple[str, str]:
-    """(prompt, answer) for :func:`lorakit.train.finetune` with the loss on *every* token.
+    """(prompt, answer) for :func:`lorakit.training.loop.finetune` with the loss on *every* token.
 
     An empty prompt makes the whole text the "answer", i.e. plain language modelling, as LongLoRA
     fine-tunes (on a passkey example the key is then one of the predicted spans).

@@ -16,7 +16,7 @@ format, :func:`lorakit.data.record.to_record`). Relations repeat across rows (tw
 city), so the value's type does not give the answer away: only the row that starts with the key does.
 The answer is that whole row, as a database returns the matching record (``SELECT *``): the model
 writes the key, then reads on in the table where the key stands. Asked for the bare value instead,
-the shipped model stayed below the 80% bar with :data:`lorakit.adapters.RECIPE`'s 200 steps: 75.5%
+the shipped model stayed below the 80% bar with :data:`lorakit.studies.adapters.RECIPE`'s 200 steps: 75.5%
 [69.5, 81.5] exact match on 200 test examples with this key (one seed), 8.2% with a key of the name
 alone (the row answer: 95.6% [93.8, 97.4] on 500). From the prompt's last line it then has to find the row and
 jump to its last field; writing the key first turns the look-up into the continuation of a span seen
@@ -27,9 +27,11 @@ start), so :func:`lorakit.evaluate.evaluate_qa` scores them with ``prompt_fn=for
 from __future__ import annotations
 
 import random
+from functools import partial
 
-from .record import SEPARATOR, to_record
-from .world import sample_facts
+from lorakit.data.record import SEPARATOR, to_record
+from lorakit.data.world import sample_facts
+from lorakit.data import world
 
 TEMPLATE = "### TABLE\n{context}\n\n### KEY\n{question}\n\n### ROW\n"
 SPLIT_SEEDS = {"train": 1202, "validation": 2203, "test": 3204}
@@ -54,13 +56,9 @@ def make_example(rng: random.Random, idx: str) -> dict:
     }
 
 
-def make_split(split: str, n: int | None = None) -> list[dict]:
-    """The examples of ``split`` (``train``, ``validation`` or ``test``), reproducibly."""
-    if split not in SPLIT_SEEDS:
-        raise ValueError(f"split must be one of {list(SPLIT_SEEDS)}, got {split!r}")
-    rng = random.Random(SPLIT_SEEDS[split])
-    n = SPLIT_SIZES[split] if n is None else n
-    return [make_example(rng, f"lookup-{split}-{i:05d}") for i in range(n)]
+make_split = partial(world.make_split, make_example=make_example, seeds=SPLIT_SEEDS, sizes=SPLIT_SIZES,
+                     prefix="lookup-")
+"""``make_split(split, n=None)``: the examples of ``split`` (:func:`lorakit.data.world.make_split`)."""
 
 
 def format_prompt(example: dict) -> str:

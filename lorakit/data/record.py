@@ -16,8 +16,10 @@ untrained embedding, like the digits). Examples use the QA task's schema, so
 from __future__ import annotations
 
 import random
+from functools import partial
 
-from .world import sample_facts
+from lorakit.data.world import sample_facts
+from lorakit.data import world
 
 TEMPLATE = "### SENTENCE\n{context}\n\n### RECORD\n"
 SPLIT_SEEDS = {"train": 1101, "validation": 2102, "test": 3103}
@@ -45,13 +47,9 @@ def make_example(rng: random.Random, idx: str) -> dict:
     }
 
 
-def make_split(split: str, n: int | None = None) -> list[dict]:
-    """The examples of ``split`` (``train``, ``validation`` or ``test``), reproducibly."""
-    if split not in SPLIT_SEEDS:
-        raise ValueError(f"split must be one of {list(SPLIT_SEEDS)}, got {split!r}")
-    rng = random.Random(SPLIT_SEEDS[split])
-    n = SPLIT_SIZES[split] if n is None else n
-    return [make_example(rng, f"record-{split}-{i:05d}") for i in range(n)]
+make_split = partial(world.make_split, make_example=make_example, seeds=SPLIT_SEEDS, sizes=SPLIT_SIZES,
+                     prefix="record-")
+"""``make_split(split, n=None)``: the examples of ``split`` (:func:`lorakit.data.world.make_split`)."""
 
 
 def format_prompt(example: dict) -> str:

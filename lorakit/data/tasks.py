@@ -18,7 +18,7 @@ notebook can loop over tasks::
                              max_new_tokens=task.max_new_tokens)
 
 All three use the QA task's SQuAD-style schema (``context``, ``question``, ``answers.text``), so
-:func:`lorakit.evaluate.evaluate_qa` scores them all and :func:`lorakit.train.finetune` trains on
+:func:`lorakit.evaluate.evaluate_qa` scores them all and :func:`lorakit.training.loop.finetune` trains on
 them with ``to_pair=task.format_example``. None of the templates appears in the pretraining corpus.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import lookup, qa, record
+from lorakit.data import lookup, qa, record
 
 
 @dataclass(frozen=True)

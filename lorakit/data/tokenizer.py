@@ -12,7 +12,7 @@ from __future__ import annotations
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .corpus import EOS
+from lorakit.data.corpus import EOS
 
 PAD = "<|pad|>"
 

@@ -8,6 +8,7 @@ relations, several sentence templates per relation. All sampling goes through a
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 NAMES = """Ada Alan Alba Alex Alma Amir Amy Ana Anna Anton Ari Ava Axel Bea Ben Bo Bruno Cara Carl Cleo
@@ -126,3 +127,20 @@ def vocabulary() -> list[str]:
     for values in VALUES.values():
         words.extend(values)
     return words
+
+
+def make_split(split: str, n: int | None = None, *, make_example: Callable[[random.Random, str], dict],
+               seeds: dict[str, int], sizes: dict[str, int], prefix: str = "") -> list[dict]:
+    """The examples of ``split`` (``train``, ``validation`` or ``test``) of one task, reproducibly.
+
+    Each task module binds its own ``make_example``, seeds, sizes and id prefix
+    (``qa.make_split = partial(make_split, make_example=..., ...)``), so ``qa.make_split("train", 16)``
+    is the first 16 training examples; ids are ``<prefix><split>-00000``, ...
+    """
+    if split not in seeds:
+        raise ValueError(f"split must be one of {list(seeds)}, got {split!r}")
+    rng = random.Random(seeds[split])
+    n = sizes[split] if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0 or None (the whole split), got {n!r}")
+    return [make_example(rng, f"{prefix}{split}-{i:05d}") for i in range(n)]

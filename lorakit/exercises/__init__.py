@@ -48,8 +48,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import progress
-from ..paths import NOTEBOOKS_DIR
+from lorakit import progress
+from lorakit.course.paths import NOTEBOOKS_DIR
 
 STRICT_ENV = "LORAKIT_STRICT_EXERCISES"
 _strict: bool | None = None

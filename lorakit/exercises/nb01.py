@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..count import count_lora, load_config_dict, meta_model
-from . import call, exercise, without
+from lorakit.count import count_lora, load_config_dict, meta_model
+from lorakit.exercises import call, exercise, without
 
 # ---------------------------------------------------------------- exercise 1: multiply-adds
 

@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..count import count_lora, load_config_dict, meta_model
-from ..train import IGNORE_INDEX
-from . import call, exercise, without
+from lorakit.count import count_lora, load_config_dict, meta_model
+from lorakit.training.loop import IGNORE_INDEX
+from lorakit.exercises import call, exercise, without
 
 # what the notebook imports that computes exercise 2's answer: the checker makes them unavailable
 COUNTING_HELPERS = {"count_lora": count_lora, "meta_model": meta_model}
@@ -200,7 +200,7 @@ def _state_cases() -> list[torch.nn.Module]:
 
 
 def _measured_state_bytes(model: torch.nn.Module) -> int:
-    from ..ablations import optimizer_state_bytes
+    from lorakit.memory.probe import optimizer_state_bytes
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params)
@@ -252,11 +252,12 @@ RECORD_N_EVAL = 100          # validation examples scored (the test split stays 
 
 def _course_shortcuts() -> dict[str, Callable]:
     """The course's own trainers and the shipped record adapter: exercise 4 asks for the learner's."""
-    from .. import adapters, sft, train
+    from lorakit.studies import adapters
+    from lorakit.training import loop as train, sft
 
-    return {"lorakit.adapters.train_adapter": adapters.train_adapter,
-            "lorakit.adapters.adapter_path": adapters.adapter_path,
-            "lorakit.train.finetune": train.finetune, "lorakit.sft.sft_config": sft.sft_config}
+    return {"lorakit.studies.adapters.train_adapter": adapters.train_adapter,
+            "lorakit.studies.adapters.adapter_path": adapters.adapter_path,
+            "lorakit.training.loop.finetune": train.finetune, "lorakit.training.sft.sft_config": sft.sft_config}
 
 
 def _lora_weights(model) -> dict[str, torch.Tensor]:
@@ -267,7 +268,7 @@ def _is_shipped_adapter(model) -> bool:
     """Whether the learner's LoRA weights are the shipped ``record`` adapter's (loaded, not trained)."""
     from safetensors.torch import load_file
 
-    from ..adapters import ADAPTERS_DIR
+    from lorakit.studies.adapters import ADAPTERS_DIR
 
     path = ADAPTERS_DIR / "record" / "adapter_model.safetensors"
     if not path.exists():
@@ -300,9 +301,9 @@ def check_finetune_record(finetune_record: Callable, model=None, tokenizer=None,
     """
     import time
 
-    from ..adapters import score
-    from ..data.tasks import TASKS
-    from ..models import load
+    from lorakit.data.tasks import TASKS
+    from lorakit.models.loading import load
+    from lorakit.studies.adapters import score
 
     if model is None:
         model, tokenizer, _ = load(None, quiet=True)

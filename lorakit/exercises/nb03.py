@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from . import call, exercise
+from lorakit.exercises import call, exercise
 
 # ---------------------------------------------------------------- exercise 1: absmax in sigmas
 

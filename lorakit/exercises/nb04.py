@@ -8,7 +8,7 @@ paged (unified) memory, for trainable tensors of the given sizes.
 Exercise 3, ``choose_setup(model_name, gpu_gib)``: the fine-tuning method and optimizer closest to
 full fine-tuning that fits a GPU.
 
-Each checker compares with :mod:`lorakit.count.footprint` (itself checked against measured bytes)
+Each checker compares with :mod:`lorakit.memory.estimate` (itself checked against measured bytes)
 and names the usual slip when the answer is wrong. Exercise 3 runs the learner's function with the
 notebook's estimator unavailable: the estimate is the learner's own (exercise 1's parts, per method).
 """
@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ..count.footprint import (MIN_8BIT_SIZE, OPTIM_8BIT_BLOCKSIZE, PAGED_MIN_NUMEL, TrainingSetup,
-                               estimate_footprint, footprint_table, smallest_gpu)
-from . import call, exercise, without
+from lorakit.memory.estimate import (MIN_8BIT_SIZE, OPTIM_8BIT_BLOCKSIZE, PAGED_MIN_NUMEL, TrainingSetup,
+                                     estimate_footprint, footprint_table, smallest_gpu)
+from lorakit.exercises import call, exercise, without
 
 # ---------------------------------------------------------------- exercise 1: QLoRA bytes by hand
 
@@ -79,7 +79,7 @@ def check_qlora_bytes(qlora_bytes: Callable) -> str:
                 raise AssertionError(f"{part}: {message}")
         raise AssertionError(f"{part} is {value / 1e9:.3f} GB; expected {want[part] / 1e9:.3f} GB")
     total = sum(want.values())
-    return f"Llama-2-13B QLoRA without activations: {total / 1e9:.2f} GB (the arithmetic of lorakit.count.estimate_footprint)"
+    return f"Llama-2-13B QLoRA without activations: {total / 1e9:.2f} GB (the arithmetic of lorakit.memory.estimate.estimate_footprint)"
 
 
 # ---------------------------------------------------------------- exercise 2: what gets paged
@@ -172,7 +172,7 @@ CHOICE_CASES = [("HuggingFaceTB/SmolLM2-360M", 16), ("meta-llama/Llama-2-7b-hf",
 ))
 def check_choose_setup(choose_setup: Callable) -> str:
     """Check ``choose_setup(model_name, gpu_gib) -> (method, optimizer)`` with the notebook's estimator
-    (:func:`~lorakit.count.estimate_footprint` and the tables built on it) unavailable."""
+    (:func:`~lorakit.memory.estimate.estimate_footprint` and the tables built on it) unavailable."""
     for name, gib in CHOICE_CASES:
         want = reference_choice(name, gib)
         with without(choose_setup, ESTIMATORS):

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..lora.combine import combine_linear, delta_weight
-from . import call, exercise
+from lorakit.lora.combine import combine_linear, delta_weight
+from lorakit.exercises import call, exercise
 
 # ---------------------------------------------------------------- exercise 1: linear on ΔW
 
@@ -97,9 +97,9 @@ PREAMBLE = "Answer from the text below, in the format it asks for.\n\n"   # a sy
 
 def _routing_batch(per_task: int) -> tuple[list[str], list[str], list[dict | None]]:
     """Prompts of every task plus prompts in the pretraining format, interleaved; the right name of each."""
-    from ..data.corpus import own_format_prompt
-    from ..data.qa import make_split as qa_split
-    from ..data.tasks import TASKS
+    from lorakit.data.corpus import own_format_prompt
+    from lorakit.data.qa import make_split as qa_split
+    from lorakit.data.tasks import TASKS
 
     rows = []
     for i in range(per_task):
@@ -150,8 +150,8 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
     task, named after it), one ``generate`` call with ``adapter_names`` answers the whole batch, and
     each task must keep :data:`EXERCISE_2_BAR` exact match: what merging could not do here.
     """
-    from ..data.tasks import TASKS
-    from ..evaluate import exact_match, generate
+    from lorakit.data.tasks import TASKS
+    from lorakit.evaluate import exact_match, generate
 
     prompts, truth, examples = _routing_batch(per_task)
     names = [call(route, p) for p in prompts]

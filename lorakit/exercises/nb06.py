@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import torch
 
-from ..qalora import pool_groups as reference_pool
-from . import call, exercise, without
+from lorakit.exercises import call, exercise, without
+from lorakit.qalora import pool_groups as reference_pool
 
 
 def _tensor(got, name: str) -> torch.Tensor:

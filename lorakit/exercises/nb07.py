@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..longlora.s2_attention import s2_attention
-from . import call, exercise
+from lorakit.longlora.s2_attention import s2_attention
+from lorakit.exercises import call, exercise
 
 # ---------------------------------------------------------------- exercise 1: the rolled S²-Attn
 

@@ -10,11 +10,11 @@ One concept per module:
   (``longlora_trainable``, the paper's LoRA+);
 * :mod:`~lorakit.longlora.cost`: attention FLOPs and measured seconds per training step.
 """
-from .attention import S2_ATTN, disable_s2_attn, enable_s2_attn, group_size_for, s2_attn_enabled
-from .position import extend_context, interpolation_factor
-from .cost import attention_flops, attention_seconds, model_attention_flops, speed_verdict, step_seconds
-from .s2_attention import s2_attention, s2_attention_mask, s2_reach, shift_heads, unshift_heads
-from .trainable import ATTENTION_MODULES, count_trainable, longlora_trainable, mark_trainable
+from lorakit.longlora.attention import S2_ATTN, disable_s2_attn, enable_s2_attn, group_size_for, s2_attn_enabled
+from lorakit.longlora.position import extend_context, interpolation_factor
+from lorakit.longlora.cost import attention_flops, attention_seconds, model_attention_flops, speed_verdict, step_seconds
+from lorakit.longlora.s2_attention import s2_attention, s2_attention_mask, s2_reach, shift_heads, unshift_heads
+from lorakit.longlora.trainable import ATTENTION_MODULES, count_trainable, longlora_trainable, mark_trainable
 
 __all__ = ["ATTENTION_MODULES", "S2_ATTN", "attention_flops", "attention_seconds", "count_trainable", "disable_s2_attn",
            "enable_s2_attn", "extend_context", "group_size_for", "interpolation_factor", "longlora_trainable",

@@ -8,7 +8,7 @@ else; switching back restores the model exactly. (The official LongLoRA code ins
 ``LlamaAttention.forward`` with its own copy, tied to the transformers version it was copied from.)
 
     enable_s2_attn(model)      # train with S²-Attn, groups of a quarter of the sequence
-    ...                        # lorakit.train.finetune(model, ...)
+    ...                        # lorakit.training.loop.finetune(model, ...)
     disable_s2_attn(model)     # evaluate with full attention, as LongLoRA does
 
 The attention mask: transformers builds masks per attention name too (``AttentionMaskInterface``),
@@ -25,7 +25,7 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import repeat_kv
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from .s2_attention import s2_attention
+from lorakit.longlora.s2_attention import s2_attention
 
 S2_ATTN = "lorakit_s2_attn"
 """The name S²-Attn is registered under in transformers' ``AttentionInterface``."""

@@ -20,9 +20,9 @@ import statistics
 import torch
 import torch.nn.functional as F
 
-from ..timing import compare_seconds
-from .attention import disable_s2_attn, enable_s2_attn, group_size_for
-from .s2_attention import s2_attention
+from lorakit.course.timing import compare_seconds
+from lorakit.longlora.attention import disable_s2_attn, enable_s2_attn, group_size_for
+from lorakit.longlora.s2_attention import s2_attention
 
 
 def attention_flops(seq_len: int, head_dim: int, n_heads: int, n_layers: int = 1, batch_size: int = 1,
@@ -51,7 +51,7 @@ def model_attention_flops(config, seq_len: int, batch_size: int = 1, group_size:
 
 def _interleaved(fns, repeats: int, rounds: int) -> dict:
     """``{"full": s, "s2": s, "rounds": {"full": [...], "s2": [...]}}``: the median over interleaved rounds
-    (as :func:`lorakit.timing.compare_seconds` with ``rounds``) and each round's median, for :func:`speed_verdict`."""
+    (as :func:`lorakit.course.timing.compare_seconds` with ``rounds``) and each round's median, for :func:`speed_verdict`."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive int, got {rounds!r}")
     each = [compare_seconds(fns, repeats=repeats, warmup=1 if i == 0 else 0, rounds=1) for i in range(rounds)]
@@ -85,7 +85,7 @@ def step_seconds(model, seq_lens, tokens_per_batch: int, group_size_ratio: float
 
     For each length N in ``seq_lens`` a batch of ``tokens_per_batch // N`` random sequences is used,
     so the work outside attention is the same at every length. The two attentions are timed in
-    interleaved rounds (:func:`lorakit.timing.compare_seconds`). The model's weights do not change
+    interleaved rounds (:func:`lorakit.course.timing.compare_seconds`). The model's weights do not change
     (no optimizer step; gradients are discarded), so it needs trainable parameters (e.g. LoRA).
     Leaves the model with full attention.
 

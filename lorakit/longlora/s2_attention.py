@@ -55,7 +55,7 @@ def unshift_heads(x: torch.Tensor, shift: int) -> torch.Tensor:
     return torch.cat([x[:, :half], x[:, half:].roll(shift, dims=2)], dim=1)
 
 
-def check_group_size(seq_len: int, group_size: int) -> None:
+def check_token_group_size(seq_len: int, group_size: int) -> None:
     """Raise a clear ``ValueError`` unless ``group_size`` is a positive divisor of ``seq_len``."""
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size must be a positive int (tokens per group), got {group_size!r}")
@@ -147,7 +147,7 @@ def s2_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group_size: 
         raise ValueError(f"q, k, v must all be (batch, heads, seq, head_dim) with the same shape; got "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)} (repeat grouped-query k/v first)")
     B, H, N, D = q.shape
-    check_group_size(N, group_size)
+    check_token_group_size(N, group_size)
     if shift and (H < 2 or group_size % 2):
         raise ValueError(f"S2-Attn shifts half of the heads by group_size // 2, so it needs at least 2 heads and "
                          f"an even group_size; got {H} heads, group_size={group_size}")
@@ -170,7 +170,7 @@ def s2_attention_mask(seq_len: int, group_size: int, wrap: bool = False, shift: 
     ``[i, j]`` is True when query ``i`` attends to key ``j``. For plots and tests: the attention itself
     never builds an N × N mask.
     """
-    check_group_size(seq_len, group_size)
+    check_token_group_size(seq_len, group_size)
     pos = torch.arange(seq_len)
     plain = (pos[:, None] // group_size == pos[None, :] // group_size) & (pos[:, None] >= pos[None, :])
     shift = group_size // 2 if shift else 0
@@ -208,4 +208,4 @@ def s2_reach(seq_len: int, group_size: int, n_layers: int, wrap: bool = False) -
     return reach.bool()
 
 
-__all__ = ["check_group_size", "s2_attention", "s2_attention_mask", "s2_reach", "shift_heads", "unshift_heads"]
+__all__ = ["check_token_group_size", "s2_attention", "s2_attention_mask", "s2_reach", "shift_heads", "unshift_heads"]

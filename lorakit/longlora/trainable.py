@@ -68,7 +68,7 @@ def longlora_trainable(model, r: int = 8, lora_alpha: float = 16, target_modules
     Returns:
         The ``PeftModel``; its trainable parameters are the LoRA weights and the ``extra`` ones.
         The extra parameters keep the model's dtype. In float16 a plain AdamW step on them overflows
-        to NaN: train with :func:`lorakit.train.finetune`, which keeps 16-bit trainable weights as
+        to NaN: train with :func:`lorakit.training.loop.finetune`, which keeps 16-bit trainable weights as
         float32 masters under autocast.
     """
     config = LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=0.0, target_modules=list(target_modules),

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 from torch import Tensor, nn
 
-from .layer import LoRALinear, scaling_factor
+from lorakit.lora.layer import LoRALinear, scaling_factor
 
 ALL_LINEAR = "all-linear"
 

@@ -45,7 +45,82 @@ def check_rank(r) -> None:
         raise ValueError(f"r (the LoRA rank) must be a positive int, got {r}")
 
 
-class LoRALinear(nn.Module):
+class LoRALayer(nn.Module):
+    """The skeleton every adapter layer here shares (as PEFT's LoRA variants share ``LoraLayer``).
+
+    A frozen ``base_layer``, a trainable pair ``lora_A`` (r, n_in) / ``lora_B`` (out, r) in float32,
+    ``scaling``, dropout on the LoRA branch's input, and a ``merged`` flag. Forward:
+    ``base_layer(x) + lora_B(lora_A(lora_input(dropout(x)))) * scaling``. A variant says what A
+    reads (:meth:`lora_input`: ``x`` itself for LoRA, group sums for QA-LoRA), how A starts
+    (:meth:`reset_lora_parameters`) and how the update folds into the base (:meth:`_fold`);
+    :meth:`merge`, :meth:`unmerge` and :func:`lorakit.lora.merge.merge_and_unload` are written once.
+    """
+
+    def __init__(self, base_layer: nn.Module, r: int, lora_alpha: float, n_in: int, device: torch.device,
+                 lora_dropout: float = 0.0, use_rslora: bool = False):
+        if not 0.0 <= lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {lora_dropout}")
+        scaling = scaling_factor(r, lora_alpha, use_rslora)
+        super().__init__()
+        self.scaling = scaling
+        self.r, self.lora_alpha, self.use_rslora = int(r), lora_alpha, use_rslora
+        self.base_layer = base_layer.requires_grad_(False)
+        self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
+        self.lora_A = nn.Linear(n_in, self.r, bias=False, device=device, dtype=torch.float32)
+        self.lora_B = nn.Linear(self.r, self.out_features, bias=False, device=device, dtype=torch.float32)
+        self.merged = False
+        self.reset_lora_parameters()
+
+    @property
+    def in_features(self) -> int:
+        return self.base_layer.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.base_layer.out_features
+
+    def reset_lora_parameters(self) -> None:
+        """A ~ Kaiming-uniform(a=√5) (nn.Linear's and PEFT's default), B = 0, so B·A = 0."""
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B.weight)
+
+    def lora_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What ``lora_A`` reads, from the (dropped-out) input: ``x`` itself in plain LoRA."""
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (..., in_features) -> (..., out_features)."""
+        result = self.base_layer(x)
+        if self.merged:
+            return result
+        h = self.lora_A(self.lora_input(self.lora_dropout(x.to(self.lora_A.weight.dtype))))  # (..., r)
+        # Add in float32, then cast back, in the same order as PEFT (bit-identical in fp16/bf16).
+        return (result + self.lora_B(h) * self.scaling).to(result.dtype)                    # (..., out)
+
+    def _fold(self, sign: int) -> None:
+        """Add (``sign`` = 1) or subtract (``sign`` = -1) the update in the base layer."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Fold the update into the base layer, so the forward is the base alone (no-op if merged)."""
+        if not self.merged:
+            self._fold(1)
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Take the update out of the base layer again (no-op if not merged)."""
+        if self.merged:
+            self._fold(-1)
+            self.merged = False
+
+    def extra_repr(self) -> str:
+        rs = ", use_rslora=True" if self.use_rslora else ""
+        return f"r={self.r}, lora_alpha={self.lora_alpha}, scaling={self.scaling:.4g}{rs}, merged={self.merged}"
+
+
+class LoRALinear(LoRALayer):
     """A frozen linear layer plus a trainable rank-``r`` update, as PEFT's ``lora.Linear``.
 
     Forward: ``base_layer(x) + lora_B(lora_A(lora_dropout(x))) * scaling``, i.e.
@@ -70,64 +145,21 @@ class LoRALinear(nn.Module):
 
     def __init__(self, base: nn.Linear, r: int, lora_alpha: float, lora_dropout: float = 0.0,
                  use_rslora: bool = False):
-        super().__init__()
         if not isinstance(base, nn.Linear):
             raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
-        if not 0.0 <= lora_dropout < 1.0:
-            raise ValueError(f"lora_dropout must be in [0, 1), got {lora_dropout}")
-        self.scaling = scaling_factor(r, lora_alpha, use_rslora)
-        self.r, self.lora_alpha, self.use_rslora = int(r), lora_alpha, use_rslora
-        self.base_layer = base.requires_grad_(False)
-        device = base.weight.device
-        self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
-        self.lora_A = nn.Linear(self.in_features, self.r, bias=False, device=device, dtype=torch.float32)
-        self.lora_B = nn.Linear(self.r, self.out_features, bias=False, device=device, dtype=torch.float32)
-        self.merged = False
-        self.reset_lora_parameters()
-
-    @property
-    def in_features(self) -> int:
-        return self.base_layer.in_features
-
-    @property
-    def out_features(self) -> int:
-        return self.base_layer.out_features
-
-    def reset_lora_parameters(self) -> None:
-        """A ~ Kaiming-uniform(a=√5) (nn.Linear's and PEFT's default), B = 0, so B·A = 0."""
-        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
-        nn.init.zeros_(self.lora_B.weight)
+        super().__init__(base, r, lora_alpha, base.in_features, base.weight.device,
+                         lora_dropout, use_rslora)
 
     def delta_weight(self) -> torch.Tensor:
         """ΔW = scaling · B·A, shape (out_features, in_features), in float32."""
         return (self.lora_B.weight @ self.lora_A.weight) * self.scaling  # (out, r) @ (r, in)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (..., in_features) -> (..., out_features)."""
-        result = self.base_layer(x)
-        if self.merged:
-            return result
-        h = self.lora_A(self.lora_dropout(x.to(self.lora_A.weight.dtype)))  # (..., r)
-        # Add in float32, then cast back, in the same order as PEFT (bit-identical in fp16/bf16).
-        return (result + self.lora_B(h) * self.scaling).to(result.dtype)    # (..., out)
-
-    @torch.no_grad()
-    def merge(self) -> None:
-        """Add scaling·B·A into the base weight, so the forward is one matmul (no-op if merged)."""
-        if self.merged:
-            return
+    def _fold(self, sign: int) -> None:
         weight = self._mergeable_weight()
-        weight += self.delta_weight()  # added in float32, rounded once to the weight's dtype (as PEFT)
-        self.merged = True
-
-    @torch.no_grad()
-    def unmerge(self) -> None:
-        """Subtract scaling·B·A from the base weight again (no-op if not merged)."""
-        if not self.merged:
-            return
-        weight = self._mergeable_weight()
-        weight -= self.delta_weight()
-        self.merged = False
+        if sign > 0:
+            weight += self.delta_weight()  # added in float32, rounded once to the weight's dtype (as PEFT)
+        else:
+            weight -= self.delta_weight()
 
     def _mergeable_weight(self) -> torch.Tensor:
         weight = self.base_layer.weight
@@ -136,6 +168,5 @@ class LoRALinear(nn.Module):
                             "base layer first, then merge")
         return weight.data
 
-    def extra_repr(self) -> str:
-        rs = ", use_rslora=True" if self.use_rslora else ""
-        return f"r={self.r}, lora_alpha={self.lora_alpha}, scaling={self.scaling:.4g}{rs}, merged={self.merged}"
+
+__all__ = ["LoRALayer", "LoRALinear", "check_rank", "scaling_factor"]

@@ -10,39 +10,51 @@ so the forward is one matmul again:
 * :func:`merge_and_unload`: irreversible, as PEFT's ``merge_and_unload()``. Each wrapper is replaced
   by its base ``nn.Linear`` holding W0 + s·B·A: a plain model, A and B gone.
 
+Every adapter layer built on :class:`lorakit.lora.layer.LoRALayer` merges here: :class:`LoRALinear`
+(ΔW into the weight) and QA-LoRA's :class:`lorakit.qalora.QALoRALinear` (ΔW into the zero points).
+
 All three work in place and return the model, for chaining.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from .inject import lora_layers
+from lorakit.lora.layer import LoRALayer
+
+
+def adapter_layers(model: nn.Module) -> list[tuple[str, LoRALayer]]:
+    """(name, layer) for every adapter layer (LoRA or QA-LoRA) in ``model``, in module order."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, LoRALayer)]
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
-    """Add s·B·A into every LoRA layer's base weight; layers stay :class:`LoRALinear` (``merged=True``).
+    """Fold every adapter layer's update into its base; layers stay in place (``merged=True``).
 
     Layers already merged are left alone, so merging twice is harmless. Undo with :func:`unmerge_lora`.
     """
-    for _, layer in lora_layers(model):
+    for _, layer in adapter_layers(model):
         layer.merge()
     return model
 
 
 def unmerge_lora(model: nn.Module) -> nn.Module:
     """Subtract s·B·A from every merged LoRA layer's base weight again (``merged=False``)."""
-    for _, layer in lora_layers(model):
+    for _, layer in adapter_layers(model):
         layer.unmerge()
     return model
 
 
 def merge_and_unload(model: nn.Module) -> nn.Module:
-    """Merge every LoRA layer and put its plain base layer back: no LoRA modules are left.
+    """Merge every adapter layer and put its base layer back: no LoRA modules are left.
 
-    Irreversible: A and B are dropped, each target is an ``nn.Linear`` with weight W0 + s·B·A.
+    Irreversible: A and B are dropped; each LoRA target is an ``nn.Linear`` with weight W0 + s·B·A,
+    each QA-LoRA target its INT-b ``GroupQuantLinear`` with the moved zero points.
     Parameters keep their ``requires_grad`` (the base weights stay frozen).
     """
-    for name, layer in list(lora_layers(model)):
+    for name, layer in adapter_layers(model):
         layer.merge()
         model.set_submodule(name, layer.base_layer)
     return model
+
+
+__all__ = ["adapter_layers", "merge_and_unload", "merge_lora", "unmerge_lora"]

@@ -1,7 +1,7 @@
-"""Whole models: put QA-LoRA in, merge it, take the wrappers out; quantize a model group-wise.
+"""Whole models: put QA-LoRA in; quantize a model group-wise. Merging is :mod:`lorakit.lora.merge`'s.
 
     to_qalora(model, group_size=32, bits=4, r=16, lora_alpha=32)   # every linear but lm_head
-    merge_qalora(model)      # reversible: zero points moved, wrappers kept (unmerge_qalora undoes it)
+    merge_lora(model)        # reversible: zero points moved, wrappers kept (unmerge_lora undoes it)
     merge_and_unload(model)  # destructive: each wrapper replaced by its INT-b GroupQuantLinear
     quantize_model_groupwise(model, bits=4, group_size=32)   # RTN INT-b, e.g. a merged QLoRA model
 
@@ -14,11 +14,11 @@ from collections.abc import Iterable, Iterator
 
 from torch import nn
 
-from ..lora.inject import find_targets
-from ..lora.layer import scaling_factor
-from .groupwise import check_bits, check_group_size
-from .layer import QALoRALinear
-from .linear import GroupQuantLinear
+from lorakit.lora.inject import find_targets
+from lorakit.lora.layer import scaling_factor
+from lorakit.qalora.groupwise import check_bits, check_quant_group_size
+from lorakit.qalora.layer import QALoRALinear
+from lorakit.qalora.linear import GroupQuantLinear
 
 
 def qalora_layers(model: nn.Module) -> Iterator[tuple[str, QALoRALinear]]:
@@ -28,18 +28,13 @@ def qalora_layers(model: nn.Module) -> Iterator[tuple[str, QALoRALinear]]:
             yield name, module
 
 
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, child, module)
-
-
 def _checked_targets(model: nn.Module, target_modules, group_size: int) -> list[str]:
     """Target names; ValueError/TypeError before any change if one cannot take this group size."""
     if any(True for _ in qalora_layers(model)):
         raise ValueError(f"{type(model).__name__} already has QA-LoRA layers; merge_and_unload() it first")
     names = find_targets(model, target_modules)  # TypeError for a target that is not an nn.Linear
     for name in names:
-        check_group_size(group_size, model.get_submodule(name).in_features, name)
+        check_quant_group_size(group_size, model.get_submodule(name).in_features, name)
     return names
 
 
@@ -68,33 +63,7 @@ def to_qalora(model: nn.Module, group_size: int = 32, bits: int = 4, r: int = 16
     model.requires_grad_(False)
     for name in names:
         base = model.get_submodule(name)
-        _set_submodule(model, name, QALoRALinear(base, r, lora_alpha, group_size, bits, lora_dropout))
-    return model
-
-
-def merge_qalora(model: nn.Module) -> nn.Module:
-    """Merge every QA-LoRA update into its zero points, keeping the wrappers (reversible)."""
-    for _, layer in qalora_layers(model):
-        layer.merge()
-    return model
-
-
-def unmerge_qalora(model: nn.Module) -> nn.Module:
-    """Undo :func:`merge_qalora` (zero points back, up to float rounding)."""
-    for _, layer in qalora_layers(model):
-        layer.unmerge()
-    return model
-
-
-def merge_and_unload(model: nn.Module) -> nn.Module:
-    """Merge every QA-LoRA update and replace each wrapper by its :class:`GroupQuantLinear` (destructive).
-
-    The result is the deployable INT-b model: integer codes, per-group scales and real-valued zeros,
-    and no LoRA weights left to unmerge.
-    """
-    for name, layer in list(qalora_layers(model)):
-        layer.merge()
-        _set_submodule(model, name, layer.base_layer)
+        model.set_submodule(name, QALoRALinear(base, r, lora_alpha, group_size, bits, lora_dropout))
     return model
 
 
@@ -109,7 +78,7 @@ def quantize_model_groupwise(model: nn.Module, bits: int = 4, group_size: int = 
     check_bits(bits)
     names = _checked_targets(model, target_modules, group_size)
     for name in names:
-        _set_submodule(model, name, GroupQuantLinear.from_linear(model.get_submodule(name), bits, group_size))
+        model.set_submodule(name, GroupQuantLinear.from_linear(model.get_submodule(name), bits, group_size))
     return model
 
 
@@ -120,5 +89,4 @@ def group_quant_layers(model: nn.Module) -> Iterator[tuple[str, GroupQuantLinear
             yield name, module
 
 
-__all__ = ["group_quant_layers", "merge_and_unload", "merge_qalora", "qalora_layers", "quantize_model_groupwise",
-           "to_qalora", "unmerge_qalora"]
+__all__ = ["group_quant_layers", "qalora_layers", "quantize_model_groupwise", "to_qalora"]

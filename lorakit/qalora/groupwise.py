@@ -55,7 +55,7 @@ def check_bits(bits) -> None:
         raise ValueError(f"bits must be an int from {MIN_BITS} to {MAX_BITS} (QA-LoRA uses 4, 3 and 2), got {bits}")
 
 
-def check_group_size(group_size, in_features: int, name: str = "the weight") -> None:
+def check_quant_group_size(group_size, in_features: int, name: str = "the weight") -> None:
     """Raise unless ``group_size`` is a positive int that divides ``in_features``."""
     if isinstance(group_size, bool) or not isinstance(group_size, numbers.Integral):
         raise TypeError(f"group_size must be a positive int, got {group_size!r} ({type(group_size).__name__})")
@@ -90,7 +90,7 @@ def quantize_groupwise(w: torch.Tensor, bits: int = 4, group_size: int = 32) -> 
     """
     check_bits(bits)
     _check_weight(w)
-    check_group_size(group_size, w.shape[1])
+    check_quant_group_size(group_size, w.shape[1])
     qmax = 2 ** bits - 1
     grouped = w.detach().float().reshape(w.shape[0], -1, group_size)         # (out, L, g)
     low = grouped.amin(dim=-1).clamp(max=0.0)                                # (out, L), <= 0
@@ -138,5 +138,5 @@ def groupwise_bits(bits: int, group_size: int, scale_bits: int = 16, zero_bits: 
     return bits + (scale_bits + zero_bits) / group_size
 
 
-__all__ = ["GroupQuantized", "MAX_BITS", "MIN_BITS", "check_bits", "check_group_size", "dequantize_groupwise",
+__all__ = ["GroupQuantized", "MAX_BITS", "MIN_BITS", "check_bits", "check_quant_group_size", "dequantize_groupwise",
            "groupwise_bits", "quantize_groupwise"]

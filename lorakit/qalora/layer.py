@@ -36,9 +36,9 @@ import math
 import torch
 from torch import nn
 
-from ..lora.layer import scaling_factor
-from .groupwise import check_bits, check_group_size
-from .linear import GroupQuantLinear
+from lorakit.lora.layer import LoRALayer
+from lorakit.qalora.groupwise import check_bits, check_quant_group_size
+from lorakit.qalora.linear import GroupQuantLinear
 
 
 def pool_groups(x: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -46,11 +46,11 @@ def pool_groups(x: torch.Tensor, group_size: int) -> torch.Tensor:
 
     Example: ``pool_groups(tensor([1., 2, 3, 4, 5, 6]), 2)`` is ``tensor([3., 7, 11])``.
     """
-    check_group_size(group_size, x.shape[-1], "the input")
+    check_quant_group_size(group_size, x.shape[-1], "the input")
     return x.unflatten(-1, (-1, group_size)).sum(dim=-1)  # (..., L, g) -> (..., L)
 
 
-class QALoRALinear(nn.Module):
+class QALoRALinear(LoRALayer):
     """A frozen group-quantized copy of a linear layer plus a trainable QA-LoRA update.
 
     Forward: ``base_layer(x) + lora_B(lora_A(pool_groups(dropout(x), group_size))) * scaling``.
@@ -84,33 +84,19 @@ class QALoRALinear(nn.Module):
 
     def __init__(self, base: nn.Linear, r: int, lora_alpha: float, group_size: int = 32, bits: int = 4,
                  lora_dropout: float = 0.0):
-        super().__init__()
         if not isinstance(base, nn.Linear):
             raise TypeError(f"QALoRALinear wraps an nn.Linear, got {type(base).__name__}")
         check_bits(bits)
-        check_group_size(group_size, base.in_features, f"nn.Linear({base.in_features}, {base.out_features})")
-        if not 0.0 <= lora_dropout < 1.0:
-            raise ValueError(f"lora_dropout must be in [0, 1), got {lora_dropout}")
-        self.scaling = scaling_factor(r, lora_alpha)
-        self.r, self.lora_alpha, self.group_size = int(r), lora_alpha, int(group_size)
-        self.base_layer = GroupQuantLinear.from_linear(base, bits, group_size)
-        device = base.weight.device
-        self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
-        n_groups = base.in_features // group_size
-        self.lora_A = nn.Linear(n_groups, self.r, bias=False, device=device, dtype=torch.float32)
-        self.lora_B = nn.Linear(self.r, base.out_features, bias=False, device=device, dtype=torch.float32)
-        self.merged = False
-        bound = 1.0 / math.sqrt(base.in_features)   # PEFT's Kaiming-uniform (a=√5) bound, for fan_in = in_features
+        check_quant_group_size(group_size, base.in_features, f"nn.Linear({base.in_features}, {base.out_features})")
+        super().__init__(GroupQuantLinear.from_linear(base, bits, group_size), r, lora_alpha,
+                         base.in_features // group_size, base.weight.device, lora_dropout)
+        self.group_size = int(group_size)
+
+    def reset_lora_parameters(self) -> None:
+        """A uniform in ±1/√in_features (see the class docstring), B = 0, so the layer starts as the base."""
+        bound = 1.0 / math.sqrt(self.in_features)   # PEFT's Kaiming-uniform (a=√5) bound, for fan_in = in_features
         nn.init.uniform_(self.lora_A.weight, -bound, bound)
         nn.init.zeros_(self.lora_B.weight)
-
-    @property
-    def in_features(self) -> int:
-        return self.base_layer.in_features
-
-    @property
-    def out_features(self) -> int:
-        return self.base_layer.out_features
 
     @property
     def bits(self) -> int:
@@ -128,30 +114,16 @@ class QALoRALinear(nn.Module):
         """How much merging moves each zero point: −s·(B·A) / scales, shape (out, L)."""
         return -self.group_delta() / self.base_layer.scales
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (..., in_features) -> (..., out_features)."""
-        result = self.base_layer(x)
-        if self.merged:
-            return result
-        pooled = pool_groups(self.lora_dropout(x.to(self.lora_A.weight.dtype)), self.group_size)  # (..., L)
-        return (result + self.lora_B(self.lora_A(pooled)) * self.scaling).to(result.dtype)     # (..., out)
+    def lora_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A reads the input summed over each group: (..., in_features) -> (..., in_features // group_size)."""
+        return pool_groups(x, self.group_size)
 
-    @torch.no_grad()
-    def merge(self) -> None:
-        """Fold s·B·A into the zero points (no-op if merged); codes and scales are not touched."""
-        if not self.merged:
+    def _fold(self, sign: int) -> None:
+        """Move the zero points by the update (codes and scales are not touched; exact up to float rounding)."""
+        if sign > 0:
             self.base_layer.zeros += self.zero_shift()
-            self.merged = True
-
-    @torch.no_grad()
-    def unmerge(self) -> None:
-        """Take the update out of the zero points again (no-op if not merged; exact up to float rounding)."""
-        if self.merged:
+        else:
             self.base_layer.zeros -= self.zero_shift()
-            self.merged = False
-
-    def extra_repr(self) -> str:
-        return f"r={self.r}, lora_alpha={self.lora_alpha}, scaling={self.scaling:.4g}, merged={self.merged}"
 
 
 __all__ = ["QALoRALinear", "pool_groups"]

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .groupwise import check_bits, dequantize_groupwise, groupwise_bits, quantize_groupwise
+from lorakit.qalora.groupwise import check_bits, dequantize_groupwise, groupwise_bits, quantize_groupwise
 
 
 class GroupQuantLinear(nn.Module):

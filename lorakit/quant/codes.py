@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .nf4 import nf4_code
+from lorakit.quant.nf4 import nf4_code
 
 # bitsandbytes' FP4 (e2m1: 1 sign, 2 exponent, 1 mantissa bit, exponent bias 2), listed by the
 # three magnitude bits 0b000 ... 0b111. 0b000 and 0b001 are subnormal (0 and 1/16); the normal

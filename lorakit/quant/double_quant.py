@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import dynamic_code
+from lorakit.quant.codes import dynamic_code
 
 LUT_SIZE = 65536  # bins over [-1, 1] in bitsandbytes' CPU 8-bit quantizer
 

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 import torch
 
-from .blockwise import quantize_blockwise
-from .codes import get_code
-from .fake import fake_quantize
+from lorakit.quant.blockwise import quantize_blockwise
+from lorakit.quant.codes import get_code
+from lorakit.quant.fake import fake_quantize
 
 
 def quantization_mse(weights: torch.Tensor | Iterable[torch.Tensor], code: str | torch.Tensor = "nf4",

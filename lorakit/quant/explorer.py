@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import torch
 
-from .codes import CODE_BOOKS
-from .error import quantization_mse
-from .memory import bits_per_parameter
+from lorakit.quant.codes import CODE_BOOKS
+from lorakit.quant.error import quantization_mse
+from lorakit.memory.bits import bits_per_parameter
 
 BLOCKSIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 

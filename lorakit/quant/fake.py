@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .quantize import dequantize_4bit, quantize_4bit
+from lorakit.quant.quantize import dequantize_4bit, quantize_4bit
 
 
 def fake_quantize(w: torch.Tensor, code: str | torch.Tensor = "nf4", blocksize: int = 64,

@@ -27,7 +27,7 @@ scales and offset, are equal bit for bit. Known differences:
   ``bnb.nn.Linear4bit``'s CPU forward decodes through the same kernel, so with the default block
   size 64 a layer whose ``in_features`` is a multiple of 16 but not of 64 (32, 48, 96, ...) computes
   with wrong weights; so do PEFT's merge into a 4-bit base and ``model.dequantize()``.
-  ``docs/upstream/`` holds a stand-alone reproduction; ``tests/test_quantize.py`` pins it.
+  ``docs/upstream/`` holds a stand-alone reproduction; ``tests/quant/test_quantize.py`` pins it.
 * **A 1-D input comes back 2-D from bitsandbytes' CPU dequantize**: shape ``(1, n)`` for ``(n,)``
   (when ``n`` is even; an odd ``n`` takes its pure-PyTorch path, which keeps ``(n,)``). Here the
   result always has the input's shape.
@@ -46,10 +46,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .blockwise import FLOAT_DTYPES, check_blocksize, n_blocks, nearest_code, quantize_blockwise, scale_blocks
-from .codes import CODE_BOOKS, dynamic_code, get_code
-from .double_quant import DoubleQuantState, double_dequantize, double_quantize
-from .packing import byte_table, pack_4bit
+from lorakit.quant.blockwise import FLOAT_DTYPES, check_blocksize, n_blocks, nearest_code, quantize_blockwise, scale_blocks
+from lorakit.quant.codes import CODE_BOOKS, dynamic_code, get_code
+from lorakit.quant.double_quant import DoubleQuantState, double_dequantize, double_quantize
+from lorakit.quant.packing import byte_table, pack_4bit
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,10 +1,12 @@
-"""``lorakit-train`` / ``python -m lorakit.train``: the course's recipe from a YAML config.
+"""``lorakit-train`` / ``python -m lorakit.recipe``: the course's recipe from a YAML config.
 
-    python -m lorakit.train --config configs/lora-tiny.yaml
-    python -m lorakit.train --config configs/lora-tiny.yaml --resume          # from the last checkpoint
-    python -m lorakit.train --config configs/qlora-70b-fsdp.yaml --check      # validate only
-    python -m lorakit.train --config configs/qlora-70b-fsdp.yaml --estimate --processes 8  # memory per GPU
-    accelerate launch --config_file configs/accelerate/cpu-2proc.yaml -m lorakit.train \\
+``python -m lorakit.train`` is the same command (a documented alias, :mod:`lorakit.train`).
+
+    python -m lorakit.recipe --config configs/lora-tiny.yaml
+    python -m lorakit.recipe --config configs/lora-tiny.yaml --resume          # from the last checkpoint
+    python -m lorakit.recipe --config configs/qlora-70b-fsdp.yaml --check      # validate only
+    python -m lorakit.recipe --config configs/qlora-70b-fsdp.yaml --estimate --processes 8  # memory per GPU
+    accelerate launch --config_file configs/accelerate/cpu-2proc.yaml -m lorakit.recipe \\
         --config configs/lora-tiny.yaml --set training.per_device_batch_size=8
 
 ``--set section.key=value`` overrides one key (the value is read as YAML), before validation.
@@ -15,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_config, validate
+from lorakit.recipe.config import ConfigError, load_recipe, validate
 
 
 def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -52,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config)
+        cfg = load_recipe(args.config)
         if args.set:
             import yaml
 
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: OK (method {cfg.method}, model {cfg.model.id})")
         return 0
     if args.estimate:
-        from .estimate import estimate
+        from lorakit.recipe.estimate import estimate
 
         try:
             print(f"{args.config}: {cfg.method}, {cfg.model.id}")
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lorakit-train: {err}", file=sys.stderr)
             return 2
         return 0
-    from .run import run
+    from lorakit.recipe.run import run
 
     try:
         run(cfg, resume=args.resume, overwrite=args.overwrite)

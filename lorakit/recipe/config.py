@@ -9,7 +9,7 @@ A config has one mapping per section; every key has a default, so a file names o
     training: {max_steps: 300, per_device_batch_size: 16, learning_rate: 2.0e-3}
     output: {dir: runs/qlora-tiny}
 
-:func:`load_config` reads and validates a file; :func:`validate` checks a dict. Every problem is
+:func:`load_recipe` reads and validates a file; :func:`validate` checks a dict. Every problem is
 reported at once, each naming its key (``lora.r: must be a positive int, got 0``), and an unknown key
 gets a "did you mean". Note that PyYAML reads ``2e-3`` (no dot) as a *string*; float fields accept
 such strings and convert them, so ``learning_rate: 2e-3`` works as a reader expects.
@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 @dataclass
 class ModelSection:
     id: str = "tiny-lm"                    # a hub id, a local folder, or tiny-lm (data/tiny-lm)
-    dtype: str = "auto"                    # auto = lorakit.device's rule (fp32 CPU, fp16 T4, bf16 >= 8.0)
+    dtype: str = "auto"                    # auto = lorakit.models.device's rule (fp32 CPU, fp16 T4, bf16 >= 8.0)
     attn_implementation: str | None = None  # e.g. sdpa, flash_attention_2; None = transformers' default
 
 
@@ -329,7 +329,7 @@ def validate(raw: Any, base_dir: str | Path = ".", source: str = "config") -> Re
     return cfg
 
 
-def load_config(path: str | Path) -> RecipeConfig:
+def load_recipe(path: str | Path) -> RecipeConfig:
     """Read ``path`` (YAML) and validate it; relative paths inside resolve against the current folder."""
     import yaml
 

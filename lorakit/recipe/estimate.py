@@ -5,7 +5,7 @@ from a shipped config or a local ``config.json``; see :func:`lorakit.count.confi
 
 Per process, data parallel (DDP) keeps a whole copy of everything; FSDP shards the weights, the
 gradients and the optimizer states over the processes and keeps each process's own activations.
-Left out, as in :mod:`lorakit.count.footprint`: the CUDA context (about 0.3-0.5 GB), allocator
+Left out, as in :mod:`lorakit.memory.estimate`: the CUDA context (about 0.3-0.5 GB), allocator
 fragmentation and short-lived temporaries, so leave a margin.
 """
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..count.footprint import DTYPE_BYTES, GPUS_GIB, OPTIMIZERS, Footprint, TrainingSetup, estimate_footprint
-from ..paths import TINY_LM_ALIASES
-from .config import RecipeConfig
+from lorakit.memory.estimate import (DTYPE_BYTES, OPTIMIZERS, Footprint, TrainingSetup, estimate_footprint,
+                                     smallest_gpu)
+from lorakit.course.paths import TINY_LM_ALIASES
+from lorakit.recipe.config import RecipeConfig
 
 _DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 _SHARDED = ("base_weights", "lora_weights", "gradients", "optimizer_states")
@@ -41,13 +42,8 @@ class RecipeEstimate:
         return sum(self.per_process().values())
 
     def fits(self) -> str:
-        """The smallest GPU of :data:`lorakit.count.footprint.GPUS_GIB` that holds one process."""
-        for name, gib in GPUS_GIB.items():
-            if self.dtype == "bf16" and name.startswith("T4"):
-                continue   # a T4 (compute capability 7.5) has no bf16
-            if self.total <= gib * 2**30:
-                return name
-        return "none of " + ", ".join(GPUS_GIB)
+        """The smallest GPU that holds one process (:func:`lorakit.memory.estimate.smallest_gpu`; bf16: no T4)."""
+        return smallest_gpu(self.total, self.dtype)
 
     def __str__(self) -> str:
         lines = [f"estimated memory per process ({self.strategy}, {self.processes} process"
@@ -62,10 +58,10 @@ def _size(b: float) -> str:
 
 
 def training_setup(cfg: RecipeConfig, device_dtype: str = "bf16") -> TrainingSetup:
-    """The :class:`~lorakit.count.footprint.TrainingSetup` a recipe config describes.
+    """The :class:`~lorakit.memory.estimate.TrainingSetup` a recipe config describes.
 
     ``device_dtype`` ("fp32", "fp16" or "bf16") stands for ``model.dtype: auto``, which the
-    machine decides at run time (lorakit.device's rule: fp32 CPU, fp16 T4, bf16 at compute
+    machine decides at run time (lorakit.models.device's rule: fp32 CPU, fp16 T4, bf16 at compute
     capability >= 8.0).
     """
     if device_dtype not in DTYPE_BYTES:
@@ -98,23 +94,21 @@ def estimate(cfg: RecipeConfig, processes: int = 1, device_dtype: str = "bf16") 
 
 
 
-
-
 def hardware_table(config_paths=None, processes=(1, 2, 8), device_dtype: str = "fp16") -> str:
     """A text table: for each config and process count, GiB per process and the smallest GPU that fits.
 
     ``config_paths`` default to every YAML file in ``configs/``; ``device_dtype`` stands for
     ``model.dtype: auto`` (fp16: what a T4 computes in).
     """
-    from ..paths import RECIPES_DIR
-    from .config import load_config
+    from lorakit.course.paths import RECIPES_DIR
+    from lorakit.recipe.config import load_recipe
 
     if config_paths is None:
         config_paths = sorted(RECIPES_DIR.glob("*.yaml"))
     head = f"{'config':<22}{'method':<7}{'model':<26}" + "".join(f"{f'{n} GPU' + ('s' if n > 1 else ''):>22}" for n in processes)
     rows = [head, "-" * len(head)]
     for path in config_paths:
-        cfg = load_config(path)
+        cfg = load_recipe(path)
         cells = []
         for n in processes:
             est = estimate(cfg, processes=n, device_dtype=device_dtype)

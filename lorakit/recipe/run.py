@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .config import RecipeConfig, to_dict
+from lorakit.recipe.config import RecipeConfig, to_dict
 
 ADAPTER_DIR = "adapter"
 METRICS_FILE = "metrics.json"
@@ -31,8 +31,8 @@ def _state():
 
 
 def torch_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto`` -> lorakit.device's rule for ``device``; else the named dtype."""
-    from ..device import DTYPES, compute_dtype
+    """``auto`` -> lorakit.models.device's rule for ``device``; else the named dtype."""
+    from lorakit.models.device import DTYPES, compute_dtype
 
     return compute_dtype(device) if name == "auto" else DTYPES[name]
 
@@ -42,7 +42,7 @@ def load_model_and_tokenizer(cfg: RecipeConfig, device: torch.device):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    from ..models import load_tokenizer, resolve_model_id
+    from lorakit.models.loading import load_tokenizer, resolve_model_id
 
     source = resolve_model_id(cfg.model.id)
     tokenizer = load_tokenizer(source)
@@ -51,13 +51,12 @@ def load_model_and_tokenizer(cfg: RecipeConfig, device: torch.device):
     if cfg.model.attn_implementation:
         kwargs["attn_implementation"] = cfg.model.attn_implementation
     if cfg.method == "qlora":
-        from transformers import BitsAndBytesConfig
+        from lorakit.training.qlora import bnb_config
 
         q = cfg.quantization
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type=q.quant_type, bnb_4bit_use_double_quant=q.double_quant,
-            bnb_4bit_compute_dtype=torch_dtype(q.compute_dtype, device),
-            bnb_4bit_quant_storage=torch_dtype(q.quant_storage, device) if q.quant_storage else torch.uint8)
+        kwargs["quantization_config"] = bnb_config(
+            q.double_quant, torch_dtype(q.compute_dtype, device), q.quant_type,
+            torch_dtype(q.quant_storage, device) if q.quant_storage else None)
         if device.type == "cuda" and cfg.distributed.strategy != "fsdp":
             kwargs["device_map"] = {"": _state().local_process_index}
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
@@ -77,7 +76,7 @@ def load_model_and_tokenizer(cfg: RecipeConfig, device: torch.device):
 
 def load_data(cfg: RecipeConfig, eos_token: str):
     """A ``DatasetDict`` with ``prompt``/``completion`` columns (and ``raw_test`` rows for QA scoring)."""
-    from ..sft import load_qa_splits
+    from lorakit.training.sft import load_qa_splits
 
     d = cfg.data
     sizes = {d.eval_split: d.eval_examples}
@@ -142,12 +141,12 @@ def save_adapter_atomically(trainer, output_dir: Path, state) -> Path:
 
 
 def _time_limit(max_seconds: float | None):
-    """``lorakit.sft.TimeLimitCallback`` whose stop decision is shared by all processes.
+    """``lorakit.training.sft.TimeLimitCallback`` whose stop decision is shared by all processes.
 
     Each process has its own clock; if one stopped a step earlier than the others, the others would
     wait forever in the next gradient all-reduce. The flag is all-reduced (max) after every step.
     """
-    from ..sft import TimeLimitCallback
+    from lorakit.training.sft import TimeLimitCallback
 
     class SharedTimeLimit(TimeLimitCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -164,7 +163,7 @@ def _time_limit(max_seconds: float | None):
 
 
 def _training_args(cfg: RecipeConfig, output_dir: Path, model, device: torch.device):
-    from ..sft import sft_config
+    from lorakit.training.sft import sft_config
 
     t = cfg.training
     compute = torch_dtype(cfg.quantization.compute_dtype if cfg.quantization else cfg.model.dtype, device)
@@ -179,25 +178,8 @@ def _training_args(cfg: RecipeConfig, output_dir: Path, model, device: torch.dev
         activation_checkpointing=t.gradient_checkpointing, use_cpu=device.type != "cuda")
 
 
-def _restore_adapters(model, before: dict, args) -> None:
-    """Undo TRL's bfloat16 cast of the adapters unless the run computes in bfloat16.
-
-    :func:`lorakit.qlora.adapter_dtype`: on a CPU (float32) a bfloat16 adapter rounds away small Adam
-    steps, and float16 mixed precision needs float32 master weights. The original values come back,
-    not their bfloat16 rounding. Called before ``trainer.train()`` creates the optimizer.
-    """
-    from ..qlora import adapter_dtype, cast_adapters_
-
-    if args.bf16:
-        return
-    for name, p in model.named_parameters():
-        if name in before:
-            p.data = before[name]
-    cast_adapters_(model, adapter_dtype(torch.float16 if args.fp16 else torch.float32))
-
-
 def _qa_test_rows(n: int) -> list[dict]:
-    from ..paths import QA_DIR
+    from lorakit.course.paths import QA_DIR
 
     with (QA_DIR / "test.jsonl").open() as f:
         return [json.loads(line) for line, _ in zip(f, range(n))]
@@ -205,8 +187,8 @@ def _qa_test_rows(n: int) -> list[dict]:
 
 def _score(cfg: RecipeConfig, model, tokenizer) -> dict:
     """Exact match on the QA test split with a bootstrap interval (QA data only, main process)."""
-    from ..evaluate import evaluate_qa
-    from ..stats import bootstrap_ci
+    from lorakit.evaluate import evaluate_qa
+    from lorakit.stats import bootstrap_ci
 
     if cfg.data.source != "qa" or not cfg.data.test_examples:
         return {}
@@ -221,6 +203,8 @@ def _score(cfg: RecipeConfig, model, tokenizer) -> dict:
 def run(cfg: RecipeConfig, resume: bool = False, overwrite: bool = False) -> dict:
     """Train, evaluate and save as ``cfg`` says; returns the metrics (on every process)."""
     from trl import SFTTrainer
+
+    from lorakit.training.qlora import adapter_dtype, restore_adapters_, trainable_snapshot
 
     state = _state()
     output_dir = cfg.resolve_path(cfg.output.dir)
@@ -237,12 +221,13 @@ def run(cfg: RecipeConfig, resume: bool = False, overwrite: bool = False) -> dic
     data = load_data(cfg, tokenizer.eos_token)
     limit = _time_limit(cfg.training.max_seconds)
     args = _training_args(cfg, output_dir, model, device)
-    before = {name: p.data for name, p in model.named_parameters() if p.requires_grad}
+    before = trainable_snapshot(model)
     trainer = SFTTrainer(model=model, args=args, train_dataset=data[cfg.data.train_split],
                          eval_dataset=data[cfg.data.eval_split] if cfg.training.eval_every else None,
                          processing_class=tokenizer, callbacks=[limit])
-    if cfg.method == "qlora":   # TRL casts a quantized model's adapters to bfloat16; keep the course's rule
-        _restore_adapters(model, before, args)
+    if cfg.method == "qlora" and not args.bf16:   # TRL casts a quantized model's adapters to bfloat16;
+        # the course's rule (adapter_dtype) keeps them in float32 unless the run computes in bfloat16
+        restore_adapters_(model, before, adapter_dtype(torch.float16 if args.fp16 else torch.float32))
     if state.is_main_process and resume:
         print(f"resuming from {checkpoint}" if checkpoint else f"no checkpoint in {output_dir}: starting from step 0")
     start = time.perf_counter()

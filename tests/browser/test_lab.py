@@ -321,7 +321,7 @@ def _shipped_weights():
     """``describe_quantization`` and the shipped model's linear weights (fp32), as notebook 03 loads them."""
     import torch
 
-    from lorakit.models import load_model
+    from lorakit.models.loading import load_model
     from lorakit.quant import describe_quantization
 
     model = load_model(None, dtype=torch.float32)

@@ -1,0 +1,125 @@
+"""Figures for notebook 02 (LoRA fine-tuning): loss curves, exact match against rank, scores with intervals.
+
+Each function draws one new figure with labelled axes and returns it; in a notebook, assign the
+result (``fig = plot_...``) so the figure is shown once. Intervals are ``lorakit.stats.CI`` tuples.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+
+from lorakit.course.plots import finish_line_plot
+from lorakit.stats import CI
+
+
+def plot_loss_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+                     title: str = "Loss on the answer tokens during fine-tuning"):
+    """One line per curve: ``curves[label] = (steps, losses)`` (e.g. from ``lorakit.training.sft.loss_history``).
+
+    The loss axis is logarithmic: it falls from ~10 to ~0.1 in a short run.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (steps, losses) in curves.items():
+        if len(steps):
+            ax.plot(steps, losses, marker="o" if len(steps) < 15 else None, label=label)
+    ax.set_yscale("log")
+    return finish_line_plot(fig, ax, "optimizer step", "cross-entropy per answer token (nats)", title)
+
+
+def _errorbars(cis: Sequence[CI]) -> tuple[list[float], list[list[float]]]:
+    means = [100 * c.mean for c in cis]
+    return means, [[m - 100 * c.low for m, c in zip(means, cis)], [100 * c.high - m for m, c in zip(means, cis)]]
+
+
+def plot_rank_ablation(ranks: Sequence[int], cis: Sequence[CI], trainable: Sequence[int],
+                       title: str = "Exact match and trainable parameters against the LoRA rank"):
+    """Exact match (%, 95% interval as error bars) against r on a log2 axis; trainable parameters on
+    a second, logarithmic axis (dashed)."""
+    if not len(ranks) == len(cis) == len(trainable):
+        raise ValueError(f"ranks, cis and trainable must have one entry per rank: "
+                         f"got {len(ranks)}, {len(cis)}, {len(trainable)}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    means, err = _errorbars(cis)
+    ax.errorbar(ranks, means, yerr=err, marker="o", capsize=3, label="exact match (95% CI)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(ranks), [str(r) for r in ranks])
+    ax.set_ylim(0, 102)
+    ax.set_xlabel("rank r")
+    ax.set_ylabel("exact match on the test questions (%)")
+    ax.set_title(title)
+    right = ax.twinx()
+    right.plot(ranks, trainable, color="grey", linestyle="--", marker="s", label="trainable parameters")
+    right.set_yscale("log")
+    right.set_ylabel("trainable parameters")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scores(scores: Mapping[str, CI], title: str, xlabel: str = "exact match on the test questions (%)"):
+    """Horizontal bars, one per run, with their 95% intervals: runs whose bars overlap may be a tie
+    (the notebook decides with a paired test, :func:`lorakit.stats.verdict`)."""
+    if not scores:
+        raise ValueError("plot_scores needs at least one run")
+    names = list(scores)
+    means, err = _errorbars(list(scores.values()))
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(names) + 1.5))
+    ax.barh(range(len(names)), means, xerr=err, capsize=3, color="tab:blue", alpha=0.8, label="95% CI")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 102)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scores_by_step(steps: Sequence[int], scores: Mapping[str, Sequence[CI]], difference: Sequence[CI],
+                        difference_label: str, band: float | None = None,
+                        title: str = "Exact match against training steps"):
+    """Two panels against the optimizer step: each method's exact match (%) with its 95% interval
+    (left), and the paired difference between two methods with its interval (right).
+
+    Args:
+        steps: the steps at which every method was scored, e.g. ``[100, 150, 300]``.
+        scores: method name -> one :class:`~lorakit.stats.CI` (fractions in [0, 1]) per step.
+        difference: one CI of the paired difference (fractions) per step, e.g. QLoRA - LoRA.
+        difference_label: what ``difference`` is, for the right panel's axis (e.g. ``"QLoRA - LoRA"``).
+        band: if given, a shaded band of +-``band`` (fraction, e.g. 0.03) around 0 on the right panel:
+            a bar such as "within 3 points" is met where the whole interval lies inside it.
+    """
+    if not scores:
+        raise ValueError("plot_scores_by_step needs at least one method")
+    for name, cis in [*scores.items(), (difference_label, difference)]:
+        if len(cis) != len(steps):
+            raise ValueError(f"{name!r} has {len(cis)} intervals for {len(steps)} steps: one per step expected")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, cis in scores.items():
+        means, err = _errorbars(cis)
+        left.errorbar(steps, means, yerr=err, marker="o", capsize=3, label=f"{name} (95% CI)")
+    left.set_ylim(0, 102)
+    left.set_ylabel("exact match on the test questions (%)")
+    left.set_title(title, fontsize=10)
+    means, err = _errorbars(difference)
+    right.errorbar(steps, means, yerr=err, marker="o", capsize=3, color="tab:red", label="paired 95% CI")
+    right.axhline(0, color="0.3", linewidth=1)
+    if band is not None:
+        right.axhspan(-100 * band, 100 * band, color="tab:green", alpha=0.15, label=f"within {100 * band:g} points")
+    right.set_ylabel(f"{difference_label} (points)")
+    right.set_title(f"Paired difference, {difference_label}", fontsize=10)
+    for ax in (left, right):
+        ax.set_xticks(list(steps), [str(s) for s in steps])
+        ax.set_xlabel("optimizer step")
+        ax.legend(fontsize=8, loc="lower right")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_loss_curves", "plot_rank_ablation", "plot_scores", "plot_scores_by_step"]

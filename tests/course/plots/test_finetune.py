@@ -1,0 +1,47 @@
+"""lorakit.course.plots.finetune: each helper draws one figure with labelled axes (headless backend)."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from lorakit.course.plots import finetune as plots  # noqa: E402
+from lorakit.stats import CI  # noqa: E402
+
+CIS = [CI(0.5, 0.4, 0.6), CI(0.9, 0.85, 0.95)]
+
+
+@pytest.mark.parametrize("draw, n_axes, xlabel, ylabel", [
+    (lambda: plots.plot_loss_curves({"train": ([10, 20], [3.0, 1.0]), "eval": ([20], [1.2])}), 1,
+     "optimizer step", "cross-entropy per answer token (nats)"),
+    (lambda: plots.plot_rank_ablation([1, 2], CIS, [100, 200]), 2, "rank r", "exact match on the test questions (%)"),
+    (lambda: plots.plot_scores({"q,v": CIS[0], "all-linear": CIS[1]}, title="targets"), 1,
+     "exact match on the test questions (%)", ""),           # horizontal bars: the names are the y ticks
+    (lambda: plots.plot_scores_by_step([100, 300], {"QLoRA": CIS, "LoRA": CIS[::-1]},
+                                       [CI(-0.4, -0.5, -0.3), CI(0.4, 0.3, 0.5)], "QLoRA - LoRA", band=0.03), 2,
+     "optimizer step", "exact match on the test questions (%)"),
+])
+def test_one_labelled_figure(draw, n_axes, xlabel, ylabel):
+    before = len(plt.get_fignums())
+    fig = draw()
+    assert len(plt.get_fignums()) == before + 1 and len(fig.axes) == n_axes
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == (xlabel, ylabel) and ax.get_title()
+    if not ylabel:
+        fig.canvas.draw()
+        assert {t.get_text() for t in ax.get_yticklabels()} >= {"q,v", "all-linear"}
+    assert ax.get_legend() is not None
+    plt.close(fig)
+
+
+def test_rank_plot_needs_one_entry_per_rank():
+    with pytest.raises(ValueError, match="one entry per rank"):
+        plots.plot_rank_ablation([1, 2, 4], CIS, [1, 2, 3])
+
+
+def test_scores_by_step_needs_one_interval_per_step():
+    with pytest.raises(ValueError, match="one per step"):
+        plots.plot_scores_by_step([100, 300, 600], {"QLoRA": CIS}, CIS, "QLoRA - LoRA")
+    with pytest.raises(ValueError, match="'QLoRA - LoRA' has 1 intervals"):
+        plots.plot_scores_by_step([100, 300], {"QLoRA": CIS}, CIS[:1], "QLoRA - LoRA")

@@ -1,0 +1,65 @@
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+from lorakit.models.device import compute_dtype, get_device
+from lorakit.models.loading import DEFAULT_MODEL, load_model, load_tokenizer
+from lorakit.course.paths import TINY_LM_DIR
+
+LINEAR_NAMES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def test_loads_like_a_hub_model():
+    model = AutoModelForCausalLM.from_pretrained(TINY_LM_DIR)
+    assert isinstance(model, LlamaForCausalLM)
+    names = {n.split(".")[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert LINEAR_NAMES <= names
+    assert model.model.embed_tokens is not None
+    assert type(model.model.norm).__name__ == "LlamaRMSNorm"
+
+
+def test_sizes_fit_nf4_blocks_and_qalora_groups():
+    cfg = AutoModelForCausalLM.from_pretrained(TINY_LM_DIR).config
+    assert cfg.hidden_size % 128 == 0 and cfg.intermediate_size % 128 == 0
+
+
+def test_shipped_as_small_safetensors():
+    files = list(TINY_LM_DIR.glob("*.safetensors"))
+    assert files and not list(TINY_LM_DIR.glob("*.bin"))
+    assert sum(f.stat().st_size for f in files) <= 16 * 2**20
+    assert load_file(files[0])  # readable
+
+
+def test_load_model_defaults(monkeypatch):
+    monkeypatch.delenv("LORAKIT_MODEL_ID", raising=False)
+    model = load_model()
+    assert model.dtype == compute_dtype() and next(model.parameters()).device.type == get_device().type
+    assert model.config.hidden_size == AutoModelForCausalLM.from_pretrained(TINY_LM_DIR).config.hidden_size
+    tok = load_tokenizer()
+    assert tok.pad_token is not None
+    out = model(**tok(["Mia lives in"], return_tensors="pt"))
+    assert out.logits.shape[-1] == model.config.vocab_size
+
+
+def test_dtype_override():
+    assert load_model(dtype=torch.bfloat16).dtype == torch.bfloat16
+
+
+def test_unreachable_hub_id_falls_back_to_shipped_model(capsys):
+    model = load_model("lorakit-tests/this-model-does-not-exist")
+    assert model.config.hidden_size == AutoModelForCausalLM.from_pretrained(DEFAULT_MODEL).config.hidden_size
+    assert "shipped tiny model" in capsys.readouterr().out
+
+
+def test_bad_model_id_type():
+    import pytest
+    with pytest.raises(TypeError, match="hub id or a local path"):
+        load_model(42)
+
+
+def test_env_var_switches_the_default(monkeypatch, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(TINY_LM_DIR)
+    model.config.rms_norm_eps = 1e-3  # a recognisable copy
+    model.save_pretrained(tmp_path)
+    monkeypatch.setenv("LORAKIT_MODEL_ID", str(tmp_path))
+    assert load_model().config.rms_norm_eps == 1e-3
