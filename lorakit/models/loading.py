@@ -131,7 +131,26 @@ def load_model(model_id: str | Path | None = None, dtype: torch.dtype | None = N
         model = AutoModelForCausalLM.from_pretrained(_fallback(_normalise(model_id), err), dtype=dtype, **kwargs)
     if "device_map" not in kwargs and "quantization_config" not in kwargs:
         model = model.to(device)
+    if "quantization_config" in kwargs:
+        keep_stored_4bit_layout(model)
     return model
+
+
+def keep_stored_4bit_layout(model) -> int:
+    """Keep every bitsandbytes 4-bit weight in the layout it was stored in; returns how many layers.
+
+    On a CPU with AVX-512 BF16, bitsandbytes 0.50's ``Linear4bit`` repacks its weight at its first
+    inference-mode forward (``bitsandbytes.functional._convert_weight_packed_for_cpu``): ``weight.data``
+    is reordered in place and ``quant_state.absmax`` becomes 2-D, so the NF4 bytes the course reads,
+    decodes with :mod:`lorakit.quant` and compares with bitsandbytes are no longer the stored ones (and
+    a merge reads a different layout). Turning that path off keeps the stored layout on every CPU, and
+    the same numbers on machines with and without AVX-512 BF16; the forward then uses bitsandbytes'
+    generic CPU kernel. GPUs never repack.
+    """
+    layers = [m for m in model.modules() if hasattr(m, "support_avx512bf16_for_cpu")]
+    for m in layers:
+        m.support_avx512bf16_for_cpu = False
+    return len(layers)
 
 
 def load(model_id: str | Path | None = None, dtype: torch.dtype | None = None,

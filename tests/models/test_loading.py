@@ -63,3 +63,27 @@ def test_env_var_switches_the_default(monkeypatch, tmp_path):
     model.save_pretrained(tmp_path)
     monkeypatch.setenv("LORAKIT_MODEL_ID", str(tmp_path))
     assert load_model().config.rms_norm_eps == 1e-3
+
+
+def test_a_4bit_model_keeps_its_stored_layout_after_an_inference_forward():
+    # bitsandbytes 0.50 repacks Linear4bit weights at the first no-grad eval forward on AVX-512 BF16
+    # CPUs (absmax turns 2-D); the course decodes the stored NF4 bytes, so load_model turns that off
+    import bitsandbytes.functional as bnbf
+    from transformers import BitsAndBytesConfig
+
+    from lorakit.quant import QuantState, dequantize_4bit
+
+    nf4 = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    model = load_model(quantization_config=nf4).eval()
+    weights = {n: m.weight for n, m in model.named_modules() if hasattr(getattr(m, "weight", None), "quant_state")}
+    before = {n: (w.data.clone(), w.quant_state.absmax.clone()) for n, w in weights.items()}
+    assert weights and all(not m.support_avx512bf16_for_cpu for m in model.modules()
+                           if hasattr(m, "support_avx512bf16_for_cpu"))
+    with torch.no_grad():
+        model(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    for name, w in weights.items():
+        data, absmax = before[name]
+        assert torch.equal(w.data, data) and torch.equal(w.quant_state.absmax, absmax), name
+        assert not getattr(w.quant_state, "packing_format_for_cpu", False), name
+        ours = dequantize_4bit(w.data, QuantState.from_bitsandbytes(w.quant_state))
+        assert ours.shape == w.quant_state.shape
