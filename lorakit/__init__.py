@@ -24,9 +24,10 @@ The folder tree is the map: one home per concept. Methods (``lora``, ``quant``, 
 
 Importing ``lorakit`` uses the standard library only (the Setup cell imports it before installing
 anything), and quiets two known-harmless messages of the pinned libraries that would otherwise land
-in every notebook's output: bitsandbytes 0.50 logging that the optional ``kernels`` package is absent
-(it then uses its own CPU kernels), and transformers 5 warning that PEFT 0.21 reads the deprecated
-``is_gradient_checkpointing``.
+in every notebook's output: bitsandbytes 0.50 logging, on CPUs with AVX-512 BF16, that it could not
+load an optional CPU kernel from the Hugging Face hub's ``kernels-community`` repository (it then uses
+its own CPU kernels), and transformers 5 warning that PEFT 0.21
+reads the deprecated ``is_gradient_checkpointing``.
 """
 import logging
 import warnings
