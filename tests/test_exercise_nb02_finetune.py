@@ -93,7 +93,7 @@ def test_the_course_trainer_and_the_shipped_adapter_are_refused(capsys):
 
     assert check_finetune_record(course, n_eval=5) is False
     # a closure keeps its own train_adapter; the trainer inside it is unavailable all the same
-    assert re.search(r"calls lorakit\.(adapters\.train_adapter|train\.finetune)", line(capsys))
+    assert re.search(r"calls lorakit\.(studies\.adapters\.train_adapter|training\.loop\.finetune)", line(capsys))
 
     def shipped(model, tokenizer, train):
         from peft import PeftModel
