@@ -14,7 +14,7 @@ import pytest
 from lorakit import exercises
 from lorakit.exercises import nb01, nb02, nb04, nb05, nb06
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from lorakit import exercises
 from lorakit.exercises import registered, set_strict, step_text
 from lorakit.exercises.nb03 import check_scale_index
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0[1-9]_*.ipynb"))
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*_solutions.ipynb"))
 FORMULA_NODES = (ast.BinOp, ast.BoolOp, ast.Compare, ast.Subscript)
