@@ -33,7 +33,7 @@ def reference_qlora_bytes(n_quantized: int, n_other: int, n_lora: int) -> dict[s
             "gradients": 4 * n_lora, "optimizer_states": 8 * n_lora}
 
 
-# Llama-2-13B, r = 64 on all linear layers (lorakit.count, checked against PEFT in tests/test_count.py)
+# Llama-2-13B, r = 64 on all linear layers (lorakit.count, checked against PEFT in tests/count/test_lora.py)
 LLAMA2_13B = {"n_quantized": 12_687_769_600, "n_other": 328_094_720, "n_lora": 250_347_520}
 
 
