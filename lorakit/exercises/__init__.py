@@ -25,10 +25,17 @@ the learner's function with the notebook's own answer-computing helpers unavaila
 (:func:`without`), so importing the answer is caught and named.
 
 Writing a checker: raise :class:`NotDone` for a placeholder and ``AssertionError(message)`` for a
-wrong answer; return the ✓ line's text. ``@exercise(number, hints)`` does the rest::
+wrong answer; return the ✓ line's text. ``@exercise(number)`` does the rest; the hint steps are
+prose, kept in ``hints.toml`` next to this file under the key ``"NN.n"`` (a teacher can reword them
+without touching Python)::
 
-    @exercise(1, hints=("the frozen layer's output plus the LoRA branch's",
-                        "the branch goes through A, then B, then is scaled"))
+    # hints.toml
+    ["01.1"]
+    steps = ["the frozen layer's output plus the LoRA branch's",
+             "the branch goes through A, then B, then is scaled"]
+
+    # nb01.py
+    @exercise(1)
     def check_lora_forward(lora_forward):
         got = call(lora_forward, x, W, A, B, 0.5)   # NotDone if it returns None
         if not torch.allclose(got, expected):
@@ -40,16 +47,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import operator
 import os
 import pkgutil
 import re
 import sys
+import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lorakit import progress
 from lorakit.course.paths import NOTEBOOKS_DIR
+
+HINTS_FILE = Path(__file__).with_name("hints.toml")
 
 STRICT_ENV = "LORAKIT_STRICT_EXERCISES"
 _strict: bool | None = None
@@ -98,6 +110,18 @@ def call(fn: Callable, *args, **kwargs) -> Any:
     if got is None:
         raise NotDone()
     return got
+
+
+def named_slip(got: Any, slips: dict[str, Any], same: Callable[[Any, Any], bool] = operator.eq) -> str | None:
+    """The message of the first slip whose wrong answer ``got`` matches (by ``same``), else ``None``.
+
+    ``slips`` maps a message naming a usual mistake to the answer that mistake gives; every checker
+    that recognises slips goes through here.
+    """
+    for message, wrong in slips.items():
+        if same(got, wrong):
+            return message
+    return None
 
 
 @contextlib.contextmanager
@@ -250,21 +274,43 @@ def report(number: int | str, status: str, message: str) -> bool:
     return status == "done"
 
 
-def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = None, draft: bool = False
-             ) -> Callable[[Callable[..., str | None]], Callable[..., bool]]:
+@functools.cache
+def _hints_file() -> dict[str, tuple[str, ...]]:
+    with HINTS_FILE.open("rb") as f:
+        table = tomllib.load(f)
+    return {key: tuple(entry["steps"]) for key, entry in table.items()}
+
+
+def hints_for(notebook: int, number: int) -> tuple[str, ...]:
+    """The hint steps of exercise ``number`` of ``notebook`` as written in ``hints.toml``."""
+    key = f"{int(notebook):02d}.{int(number)}"
+    try:
+        return _hints_file()[key]
+    except KeyError:
+        raise ValueError(f"no hints for exercise {key} in {HINTS_FILE.name}: add a [\"{key}\"] table "
+                         "with steps = [...]") from None
+
+
+def exercise(number: int, hints: str | Sequence[str] | None = None, *, notebook: int | None = None,
+             draft: bool = False) -> Callable[[Callable[..., str | None]], Callable[..., bool]]:
     """Decorate a checker so that it prints one line and returns ``True``/``False`` (see module doc).
 
     Args:
         number: the exercise's number in its notebook, as the learner sees it.
         hints: the steps shown while the learner's function returns ``None``, first the idea (never
-            the formula or the code); the solutions notebook's link is added as the last step.
+            the formula or the code); the solutions notebook's link is added as the last step. By
+            default, the ``"NN.n"`` table of ``hints.toml``.
         notebook: the notebook's number; by default read from the checker's module, ``...nbNN``.
         draft: the exercise is not in its notebook yet: kept out of :func:`registered` (and so out of
             the progress table and codes) until it is.
     """
-    steps = (hints,) if isinstance(hints, str) else tuple(hints)
-    if not steps or not all(isinstance(h, str) and h.strip() for h in steps):
-        raise ValueError("hints: at least one non-empty step")
+    def checked(steps: tuple) -> tuple[str, ...]:
+        if not steps or not all(isinstance(h, str) and h.strip() for h in steps):
+            raise ValueError("hints: at least one non-empty step")
+        return steps
+
+    if hints is not None:
+        hints = checked((hints,) if isinstance(hints, str) else tuple(hints))
 
     def decorate(check: Callable[..., str | None]) -> Callable[..., bool]:
         nb = notebook
@@ -273,6 +319,7 @@ def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = 
             if not found:
                 raise ValueError(f"{check.__module__} is not a lorakit.exercises.nbNN module: pass notebook=")
             nb = int(found.group(1))
+        steps = hints if hints is not None else checked(hints_for(nb, number))
         name = check.__name__.removeprefix("check_")
         ex = _REGISTRY.setdefault((nb, int(number)), Exercise(nb, int(number), name, steps, draft))
         ex.name, ex.hints, ex.draft = name, steps, draft
@@ -298,5 +345,5 @@ def exercise(number: int, hints: str | Sequence[str], *, notebook: int | None = 
     return decorate
 
 
-__all__ = ["Exercise", "NotDone", "STRICT_ENV", "Shortcut", "call", "exercise", "hint", "is_strict",
-           "registered", "report", "reset_hints", "set_strict", "solution_link", "step_text", "without"]
+__all__ = ["Exercise", "NotDone", "STRICT_ENV", "Shortcut", "call", "exercise", "hint", "hints_for", "is_strict",
+           "named_slip", "registered", "report", "reset_hints", "set_strict", "solution_link", "step_text", "without"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from lorakit.count import count_lora, load_config_dict, meta_model
-from lorakit.exercises import call, exercise, without
+from lorakit.exercises import call, exercise, named_slip, without
 
 # ---------------------------------------------------------------- exercise 1: multiply-adds
 
@@ -41,12 +41,7 @@ def _macs_slips(tokens: int, d_in: int, d_out: int, r: int) -> dict[str, tuple[i
     }
 
 
-@exercise(1, hints=(
-    'compare the two orders of the same products: each matrix product of shapes (m, k) and (k, n) '
-    'costs m·k·n multiply-adds',
-    'the thin way passes every token through the rank-r bottleneck, two products; forming the update '
-    'first is a product too, and every token still meets the full-size matrix it makes',
-))
+@exercise(1)
 def check_lora_macs(lora_branch_macs: Callable) -> str:
     """Check ``lora_branch_macs(tokens, d_in, d_out, r) -> (thin, formed)`` on a few shapes."""
     for tokens, d_in, d_out, r in MACS_CASES:
@@ -58,10 +53,7 @@ def check_lora_macs(lora_branch_macs: Callable) -> str:
         if got == expected:
             continue
         where = f"(tokens={tokens}, d_in={d_in}, d_out={d_out}, r={r}: got {got}, expected {expected})"
-        for message, wrong in _macs_slips(tokens, d_in, d_out, r).items():
-            if got == wrong:
-                raise AssertionError(f"{message} {where}")
-        raise AssertionError(f"wrong count {where}")
+        raise AssertionError(f"{named_slip(got, _macs_slips(tokens, d_in, d_out, r)) or 'wrong count'} {where}")
     thin, formed = branch_macs(1, 4096, 4096, 8)
     return (f"one token through a 4096 x 4096 layer at r = 8: {thin:,} multiply-adds the thin way, "
             f"{formed:,} forming B·A first ({formed // thin:,}x more)")
@@ -100,12 +92,7 @@ def _count_slips(config: dict, r: int, targets: Sequence[str]) -> dict[str, int]
     }
 
 
-@exercise(2, hints=(
-    'LoRA adds two small matrices beside each adapted layer; their size depends only on the rank and '
-    "the layer's input and output widths",
-    "read each target's widths from the config (with grouped-query attention, num_key_value_heads "
-    'narrows k_proj and v_proj); every decoder layer has its own pair',
-))
+@exercise(2)
 def check_lora_count(count_lora_by_hand: Callable) -> str:
     """Check ``count_lora_by_hand(config: dict, r: int, target_modules: list[str]) -> int``.
 
@@ -122,9 +109,7 @@ def check_lora_count(count_lora_by_hand: Callable) -> str:
                 if got == expected:
                     continue
                 where = f"({name}, r={r}, targets {targets}: got {got!r}, expected {expected:,})"
-                for message, wrong in _count_slips(config, r, targets).items():
-                    if got == wrong:
-                        raise AssertionError(f"{message} {where}")
-                raise AssertionError(f"wrong count {where}; per layer, sum r * (in + out) over the "
-                                     "targets, then multiply by num_hidden_layers")
+                slip = named_slip(got, _count_slips(config, r, targets))
+                raise AssertionError(f"{slip} {where}" if slip else f"wrong count {where}; per layer, sum "
+                                     "r * (in + out) over the targets, then multiply by num_hidden_layers")
     return f"your counts match lorakit.count on {len(CHECK_CONFIGS)} architectures, 2 target sets, r = 8 and 16"

@@ -25,7 +25,7 @@ import torch
 
 from lorakit.count import count_lora, load_config_dict, meta_model
 from lorakit.training.loop import IGNORE_INDEX
-from lorakit.exercises import call, exercise, without
+from lorakit.exercises import call, exercise, named_slip, without
 
 # what the notebook imports that computes exercise 2's answer: the checker makes them unavailable
 COUNTING_HELPERS = {"count_lora": count_lora, "meta_model": meta_model}
@@ -96,12 +96,7 @@ def _label_slips(turns, eos: int) -> dict[str, tuple[list[int], list[int]]]:
     return {m: w for m, w in slips.items() if w != (ids, labels)}
 
 
-@exercise(1, hints=(
-    'the model reads the whole conversation; the labels say which tokens the loss counts: only what '
-    'the assistant says',
-    'walk the turns in order: a user turn is read but not scored (-100); each answer is scored, and so '
-    'is the EOS that ends it, so the model learns to stop every time',
-))
+@exercise(1)
 def check_build_labels(build_labels: Callable) -> str:
     """Check ``build_labels(turns, eos_id) -> (input_ids, labels)``, ``turns`` a list of
     ``(user_ids, assistant_ids)``, on one turn and on conversations of two and three."""
@@ -113,9 +108,9 @@ def check_build_labels(build_labels: Callable) -> str:
         expected = reference_labels(turns, eos)
         if (ids, labels) == expected:
             continue
-        for message, wrong in _label_slips(turns, eos).items():
-            if (ids, labels) == wrong:
-                raise AssertionError(f"{message} ({len(turns)} turns)")
+        slip = named_slip((ids, labels), _label_slips(turns, eos))
+        if slip:
+            raise AssertionError(f"{slip} ({len(turns)} turns)")
         if len(ids) != len(labels):
             raise AssertionError(f"input_ids has {len(ids)} ids but labels has {len(labels)}: one label per input id")
         raise AssertionError(f"for turns {turns}, eos {eos} expected {expected}, got {(ids, labels)}")
@@ -154,12 +149,7 @@ def _budget_slips(config: dict, targets, budget: int, right: int, per_rank: int)
     }
 
 
-@exercise(2, hints=(
-    "the adapter's size grows in proportion to the rank: find what one unit of rank costs on this "
-    'architecture',
-    "one unit of rank costs, for every targeted layer of every decoder layer, that layer's input plus"
-    ' output width (mind num_key_value_heads); then round the rank down',
-))
+@exercise(2)
 def check_largest_rank(largest_rank: Callable) -> str:
     """Check ``largest_rank(config: dict, target_modules, budget: int) -> int`` on real configs."""
     for name, targets, budget in BUDGET_CASES:
@@ -173,9 +163,9 @@ def check_largest_rank(largest_rank: Callable) -> str:
         if got == right:
             continue
         where = f"({name}, targets {targets}, budget {budget:,}: got r = {got}, expected r = {right})"
-        for message, wrong in _budget_slips(config, targets, budget, right, per_rank).items():
-            if got == wrong:
-                raise AssertionError(f"{message} {where}")
+        slip = named_slip(got, _budget_slips(config, targets, budget, right, per_rank))
+        if slip:
+            raise AssertionError(f"{slip} {where}")
         if got * per_rank > budget:
             raise AssertionError(f"r = {got} trains {got * per_rank:,} parameters, over the budget {where}")
         raise AssertionError(f"not the largest rank that fits {where}")
@@ -210,11 +200,7 @@ def _measured_state_bytes(model: torch.nn.Module) -> int:
     return optimizer_state_bytes(optimizer)
 
 
-@exercise(3, hints=(
-    'which weights does the optimizer update, and what does AdamW remember about each of them?',
-    "two running averages per trainable number, each stored in the weight's own dtype; a tensor "
-    'shared by two modules is still one tensor (p.requires_grad, p.numel(), p.element_size())',
-))
+@exercise(3)
 def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
     """Check ``adamw_state_bytes(model) -> int`` against AdamW's real state after one step."""
     for model in _state_cases():
@@ -280,14 +266,7 @@ def _is_shipped_adapter(model) -> bool:
     return bool(mine) and shipped_values == mine_values
 
 
-@exercise(4, draft=True, hints=(
-    'the notebook trained the qa task; record asks for a different output format, so the same '
-    'recipe may need other settings: what must the adapter learn, and how many steps fit in a minute?',
-    'build prompt/completion pairs from TASKS["record"] (format_example, EOS on the completion), wrap '
-    'the model with your LoraConfig, train with SFTTrainer and your SFTConfig (max_steps bounds the time), '
-    'and return the trained PEFT model (on a CPU, mind that TRL\'s SFTConfig asks for bf16 by default); '
-    'measure the exact match on a few validation examples yourself before calling the checker',
-))
+@exercise(4, draft=True)
 def check_finetune_record(finetune_record: Callable, model=None, tokenizer=None,
                           seconds: float = RECORD_SECONDS, bar: float = RECORD_BAR,
                           n_eval: int = RECORD_N_EVAL) -> str:

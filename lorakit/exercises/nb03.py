@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from lorakit.exercises import call, exercise
+from lorakit.exercises import call, exercise, named_slip
 
 # ---------------------------------------------------------------- exercise 1: absmax in sigmas
 
@@ -51,13 +51,7 @@ def _absmax_slips(blocksize: int) -> dict[str, float]:
     }
 
 
-@exercise(1, hints=(
-    "a block's absmax stays below a value only if every one of its values does, and the values are "
-    'independent',
-    "write the chance that one |z| stays below m with the normal's distribution function, raise it to"
-    ' the block size, set that to one half and solve for m (scipy.stats.norm.ppf inverts the '
-    'distribution function)',
-))
+@exercise(1)
 def check_absmax_in_sigmas(absmax_in_sigmas: Callable) -> str:
     """Check ``absmax_in_sigmas(blocksize: int) -> float``: the median of a block's absmax, in sigmas."""
     for blocksize in ABSMAX_BLOCKSIZES:
@@ -69,9 +63,9 @@ def check_absmax_in_sigmas(absmax_in_sigmas: Callable) -> str:
         expected = _median_absmax(blocksize)
         if abs(got - expected) <= ABSMAX_TOLERANCE:
             continue
-        for message, wrong in _absmax_slips(blocksize).items():
-            if abs(got - wrong) <= ABSMAX_TOLERANCE:
-                raise AssertionError(f"blocksize {blocksize}: {got:.3f} sigma; {message}")
+        slip = named_slip(got, _absmax_slips(blocksize), lambda a, b: abs(a - b) <= ABSMAX_TOLERANCE)
+        if slip:
+            raise AssertionError(f"blocksize {blocksize}: {got:.3f} sigma; {slip}")
         raise AssertionError(f"blocksize {blocksize}: got {got:.3f} sigma, expected about {expected:.3f}")
     shown = ", ".join(f"{b}: {_median_absmax(b):.2f}" for b in ABSMAX_BLOCKSIZES)
     return f"the median absmax in sigmas is right (blocksize {shown})"
@@ -100,11 +94,7 @@ def _scale_slips(row: int, col: int, n_cols: int, blocksize: int) -> dict[str, i
     }
 
 
-@exercise(2, hints=(
-    'blocks are chunks of the flattened tensor, not of a row',
-    'count the values that come before (row, col) when the matrix is read row by row, then ask which '
-    'chunk of blocksize values that position falls in',
-))
+@exercise(2)
 def check_scale_index(scale_index: Callable) -> str:
     """Check ``scale_index(row, col, n_cols, blocksize) -> int`` on rows shorter and longer than a block."""
     for row, col, n_cols, blocksize in SCALE_CASES:
@@ -120,10 +110,8 @@ def check_scale_index(scale_index: Callable) -> str:
         if got == expected:
             continue
         where = f"(row {row}, col {col}) with {n_cols} columns in blocks of {blocksize}: got {got}, expected {expected}"
-        for message, wrong in _scale_slips(row, col, n_cols, blocksize).items():
-            if got == wrong:
-                raise AssertionError(f"{message}\n{where}")
-        raise AssertionError(where)
+        slip = named_slip(got, _scale_slips(row, col, n_cols, blocksize))
+        raise AssertionError(f"{slip}\n{where}" if slip else where)
     return f"scale_index is right on {len(SCALE_CASES)} positions, rows longer and shorter than a block"
 
 
@@ -175,12 +163,7 @@ def _storage_slips(shape: tuple[int, ...], blocksize: int, double_quant: bool) -
     }
 
 
-@exercise(3, hints=(
-    'count three parts: the 4-bit indices, one scale per block, and how those scales are stored',
-    'round up wherever a part is partial (the last byte of indices, the last block); with '
-    'double_quant the scales become 8-bit codes with their own float32 scales, one per 256, and one '
-    'float32 offset',
-))
+@exercise(3)
 def check_storage_bytes(storage_bytes: Callable) -> str:
     """Check ``storage_bytes(shape, blocksize, double_quant) -> int`` against bitsandbytes' ``QuantState``.
 

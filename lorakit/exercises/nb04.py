@@ -37,13 +37,7 @@ def reference_qlora_bytes(n_quantized: int, n_other: int, n_lora: int) -> dict[s
 LLAMA2_13B = {"n_quantized": 12_687_769_600, "n_other": 328_094_720, "n_lora": 250_347_520}
 
 
-@exercise(1, hints=(
-    'four parts: the frozen base (quantized decoder weights, 16-bit rest), the LoRA weights, their '
-    "gradients and AdamW's states",
-    'NF4 with double quantization costs a little more than 4 bits per weight (QLoRA §3: the 8-bit '
-    'block scales and their own float32 scales); PEFT keeps LoRA weights, so their gradients, in '
-    'float32; AdamW keeps two states per trainable weight',
-))
+@exercise(1)
 def check_qlora_bytes(qlora_bytes: Callable) -> str:
     got = call(qlora_bytes, *LLAMA2_13B.values())  # n_quantized, n_other, n_lora
     if not isinstance(got, dict) or set(got) != set(PARTS):
@@ -106,12 +100,7 @@ _SHIPPED = {"q": (128, 128), "k": (128, 128), "v": (128, 128), "o": (128, 128),
             "gate": (128, 512), "up": (128, 512), "down": (512, 128)}
 
 
-@exercise(2, hints=(
-    'bitsandbytes decides per parameter tensor whether its optimizer state is paged: find the size '
-    'rule in get_state_buffer (§7)',
-    'tensors under 1e5 elements stay in plain device memory; AdamW has two states per parameter; an '
-    '8-bit state is one byte, and its scales are never paged',
-))
+@exercise(2)
 def check_paged_bytes(paged_bytes: Callable) -> str:
     cases = [(_lora_numels(_LLAMA2_7B, 64, 32), "paged_adamw_32bit"),
              (_lora_numels(_LLAMA2_7B, 64, 32), "paged_adamw_8bit"),
@@ -162,14 +151,7 @@ CHOICE_CASES = [("HuggingFaceTB/SmolLM2-360M", 16), ("meta-llama/Llama-2-7b-hf",
                 ("huggyllama/llama-30b", 24), ("huggyllama/llama-65b", 48)]  # something fits in each
 
 
-@exercise(3, hints=(
-    "estimate each option's training memory yourself, in the order of preference, and stop at the "
-    'first that fits',
-    "from the model's meta copy: its parameter count, its decoder linear weights and their LoRA pairs"
-    ' at r = 64; then per option the weights (bf16, or NF4 for QLoRA), the gradients of what trains, '
-    "and the optimizer's states (8 bytes a number in 32 bits, about 2 in 8 bits); with gradient "
-    'checkpointing the activations are small here',
-))
+@exercise(3)
 def check_choose_setup(choose_setup: Callable) -> str:
     """Check ``choose_setup(model_name, gpu_gib) -> (method, optimizer)`` with the notebook's estimator
     (:func:`~lorakit.memory.estimate.estimate_footprint` and the tables built on it) unavailable."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from lorakit.exercises import call, exercise, without
+from lorakit.exercises import call, exercise, named_slip, without
 from lorakit.qalora import pool_groups as reference_pool
 
 
@@ -27,21 +27,14 @@ def _tensor(got, name: str) -> torch.Tensor:
 
 
 def _slip(got: torch.Tensor, slips: dict[str, torch.Tensor]) -> str | None:
-    for message, wrong in slips.items():
-        if got.shape == wrong.shape and torch.allclose(got.float(), wrong.float(), rtol=1e-5, atol=1e-6):
-            return message
-    return None
+    return named_slip(got, slips, lambda a, b: a.shape == b.shape
+                      and torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-6))
 
 
 # ---------------------------------------------------------------- exercise 1: group pooling
 
 
-@exercise(1, hints=(
-    'consecutive features form a group, the same ones that share a scale and a zero point; pooling '
-    'turns each group into one number',
-    'reshape the last axis into groups (leading dimensions untouched) and reduce over the group axis;'
-    " the paper's Algorithm 1 sums, it does not average",
-))
+@exercise(1)
 def check_pool_groups(pool_groups: Callable) -> str:
     """``pool_groups(x, group_size)``: sum over consecutive groups; any leading dimensions."""
     x = torch.randn(2, 3, 12, generator=torch.Generator().manual_seed(6))
@@ -100,13 +93,7 @@ def _mean_pool_layer_check(fn_zeros: torch.Tensor, zeros, scales, A, B, scaling,
     return torch.allclose(merged, unmerged, rtol=1e-4, atol=1e-5)
 
 
-@exercise(2, hints=(
-    "merging means changing the zero points so that the quantized weight gains the adapter's update "
-    'exactly',
-    "with mean pooling every weight of a group gains the adapter's value for that group divided by "
-    'the group size; a zero point counts steps of the grid (W = scales·(codes − zeros)), so convert '
-    'that gain into steps, minding the sign',
-))
+@exercise(2)
 def check_merged_zeros_mean_pool(merged_zeros_mean_pool: Callable) -> str:
     """``merged_zeros_mean_pool(zeros, scales, A, B, scaling, group_size) -> (out, L)`` new zero points."""
     zeros, scales, A, B, scaling, g = _merge_case()
@@ -153,12 +140,7 @@ def _rank(out, inp, r, g) -> int:
     return min(r, inp // g, out)
 
 
-@exercise(3, hints=(
-    'the update is a product of two thin matrices, copied across each group: what limits the rank of '
-    'such a matrix?',
-    'repeating a column adds no rank: count the distinct columns, the inner dimension of the product,'
-    ' and the number of rows; the rank is bounded by each',
-))
+@exercise(3)
 def check_max_update_rank(max_update_rank: Callable) -> str:
     """``max_update_rank(out_features, in_features, r, group_size) -> int``."""
     for out, inp, r, g in CASES:

@@ -59,13 +59,7 @@ def _rolled_slips(q, k, v, G) -> dict[str, torch.Tensor]:
     }
 
 
-@exercise(1, hints=(
-    'half the heads see the groups shifted by half a group, so information crosses group borders; the'
-    ' official code rolls, attends in groups, and rolls back',
-    'shift only the second half of the heads (along the sequence, by half a group), cut the sequence '
-    'into groups and attend causally inside each, undo the shift on the output; build new tensors, do'
-    ' not change q, k, v in place',
-))
+@exercise(1)
 def check_rolled_s2_attention(rolled_s2_attention) -> str:
     """Check ``rolled_s2_attention(q, k, v, group_size) -> (B, H, N, D)`` against the official roll."""
     if "s2_attention" in getattr(getattr(rolled_s2_attention, "__code__", None), "co_names", ()):
@@ -104,11 +98,7 @@ def leak_free_flops(seq_len: int, group_size: int, head_dim: int, n_heads: int) 
     return 2 * head_dim * (n_heads // 2 * plain + (n_heads - n_heads // 2) * shifted)
 
 
-@exercise(3, hints=(
-    'count query-key pairs group by group, separately for the plain heads and the shifted heads',
-    'the shifted heads of the leak-free cut have two half-size groups at the ends instead of one full'
-    ' group; a dot product of two head_dim vectors costs head_dim multiplies and head_dim adds',
-))
+@exercise(3)
 def check_leak_free_score_flops(leak_free_score_flops) -> str:
     """Check ``leak_free_score_flops(seq_len, group_size, head_dim, n_heads) -> int`` on a few settings."""
     for N, G, d, H in [(512, 128, 32, 4), (8192, 2048, 128, 32), (96, 24, 8, 6)]:
@@ -144,12 +134,7 @@ def _reference_angles(positions: torch.Tensor, head_dim: int, theta: float, fact
     return positions.double()[:, None] * rotary.inv_freq.double()[None, :]
 
 
-@exercise(2, hints=(
-    'linear position interpolation squeezes the long positions back into the range the model was '
-    'trained on; the rotary frequencies themselves do not change',
-    'the rotary frequencies pair up dimensions (one per pair, from theta and head_dim), and each '
-    'angle is a position times a frequency; interpolation changes the position, not the frequency',
-))
+@exercise(2)
 def check_interpolated_angles(interpolated_angles) -> str:
     """Check ``interpolated_angles(positions (N,), head_dim, theta, factor) -> (N, head_dim // 2)``."""
     positions = torch.arange(0, 512, 37)

@@ -180,3 +180,22 @@ def test_a_stub_with_a_nested_function_is_recognised_when_its_cell_runs_again(ca
         check_scale_index(namespace["stub"])
     lines = capsys.readouterr().out.splitlines()
     assert "hint 1 of 3" in lines[0] and "hint 2 of 3" in lines[1]
+
+
+def test_hints_file_has_one_table_per_exercise_and_no_orphans():
+    """hints.toml is where the steps live: every declared exercise has its table, and no table is left over."""
+    import tomllib
+    with exercises.HINTS_FILE.open("rb") as f:
+        tables = tomllib.load(f)
+    declared = {ex.key for ex in registered(drafts=True)}
+    assert set(tables) == declared, (set(tables) ^ declared)
+    for key, table in tables.items():
+        assert set(table) == {"steps"}, key
+        assert len(table["steps"]) >= 2 and all(s.strip() for s in table["steps"]), key
+
+
+def test_a_checker_without_hints_is_refused_with_the_key_to_add():
+    with pytest.raises(ValueError, match=r'\["01\.99"\]'):
+        exercises.exercise(99, notebook=1)(lambda fn: "ok")
+    with pytest.raises(ValueError, match="at least one non-empty step"):
+        exercises.exercise(98, hints=("  ",), notebook=1)
