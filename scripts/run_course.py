@@ -101,7 +101,8 @@ def main() -> int:
             summary[path.stem] = {"status": status, "seconds": round(seconds, 1), "error": error,
                                   "results": recorded}
             rows.append((path.stem, status, seconds, error or headline(recorded)))
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            # after every notebook, so a long run stopped midway keeps what it measured
+            (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     name_w = max([len(r[0]) for r in rows] + [8])
     print()
