@@ -2,7 +2,7 @@
 
 A model pretrained on sequences of L tokens has only seen rotary angles for positions 0 .. L-1.
 At 4L tokens the extra positions are angles it never saw (extrapolation). Chen et al. (2023) report
-that extrapolating beyond the pretraining length makes perplexity blow up on LLaMA models; on the
+that extrapolating beyond the pretraining length makes LLaMA models' perplexity rise to very large values; on the
 course's tiny model the effect is smaller and is measured, not assumed (notebook LongLoRA).
 Linear position interpolation (Chen et al. 2023, "Extending Context Window of Large Language Models
 via Positional Interpolation", arXiv 2306.15595) divides every position by a factor s instead:
