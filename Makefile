@@ -61,7 +61,7 @@ TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: install  ## unit tests and every notebook and solutions notebook under nbval, on TEST_WORKERS workers
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(if $(filter 0,$(TEST_WORKERS)),2,1)} $(BIN)/python -m pytest tests $(NOTEBOOKS) $(SOLUTIONS) \
-		--nbval-lax --nbval-current-env -p no:cacheprovider $(XDIST)
+		--nbval-lax --nbval-current-env -p no:cacheprovider --durations=15 $(XDIST)
 
 unit: install
 	$(BIN)/python -m pytest tests -p no:cacheprovider
