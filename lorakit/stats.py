@@ -34,6 +34,7 @@ the margin. New code uses :func:`compare`.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from numbers import Real
 from typing import NamedTuple
@@ -230,12 +231,13 @@ def comparison_table(comparisons: Sequence[Comparison], percent: bool = True) ->
     for c in comparisons:
         if not isinstance(c, Comparison):
             raise TypeError(f"comparison_table takes Comparison results of compare(), got {type(c).__name__}")
-    sizes = {(c.n_examples, c.n_seeds) for c in comparisons}
+    sizes = Counter((c.n_examples, c.n_seeds) for c in comparisons)
+    usual = max(sizes, key=sizes.get)                  # the most common size goes in the rule line
     rows = []
     for c in comparisons:
         label = f"{c.names[0]} vs {c.names[1]}"
-        if len(sizes) > 1:
-            label += f" (n={c.n_examples}, seeds {c.n_seeds[0]}/{c.n_seeds[1]})"
+        if (c.n_examples, c.n_seeds) != usual:
+            label += f" (n={c.n_examples}" + (f", seeds {c.n_seeds[0]}/{c.n_seeds[1]})" if max(c.n_seeds) > 1 else ")")
         unit = "%" if percent else ""
         diff = f"{_fmt(c.diff.mean, percent, True)} [{_fmt(c.diff.low, percent, True)}, {_fmt(c.diff.high, percent, True)}]"
         rows.append((label, _fmt(c.mean_a, percent) + unit, _fmt(c.mean_b, percent) + unit, diff, c.describe(percent)))
@@ -247,11 +249,9 @@ def comparison_table(comparisons: Sequence[Comparison], percent: bool = True) ->
     margins = sorted({c.margin for c in comparisons})
     m = " / ".join((f"±{100 * x:g} points" if percent else f"±{x:g}") for x in margins)
     floors = sorted({c.floor for c in comparisons if c.floor is not None})
-    if len(sizes) == 1:
-        (n, (sa, sb)), = sizes
-        over = f"{n} paired examples" + (f", seeds averaged per example ({sa}/{sb})" if max(sa, sb) > 1 else "")
-    else:
-        over = "paired examples"
+    n, (sa, sb) = usual
+    over = (f"{n} paired examples" + (f", seeds averaged per example ({sa}/{sb})" if max(sa, sb) > 1 else "")
+            + (" (n where a row says)" if len(sizes) > 1 else ""))
     rule = (f"Rule (lorakit.stats.compare): paired bootstrap {100 * level:g}% interval of a - b over {over}; "
             + (f"both below the floor {' / '.join(_fmt(f, percent) + ('%' if percent else '') for f in floors)}: both fail; " if floors else "")
             + f"inside the margin {m}: equivalent; above 0: a higher; below 0: b higher; else inconclusive.")

@@ -134,9 +134,12 @@ def test_comparison_table_rows_and_rule():
 
 
 def test_comparison_table_names_sizes_when_rows_differ():
-    cs = [compare(A, B, margin=0.03), compare(torch.stack([A, A]), B, margin=0.05)]
-    text = comparison_table(cs)
-    assert "(n=100, seeds 2/1)" in text and "±3 points / ±5 points" in text
+    cs = [compare(A, B, margin=0.03), compare(A, B, margin=0.03, names=("c", "d")),
+          compare(torch.stack([A, A]), B, margin=0.05, names=("e", "f")), compare(A[:10], B[:10], margin=0.03)]
+    lines = comparison_table(cs).splitlines()
+    assert lines[2].startswith("a vs b  ") and lines[3].startswith("c vs d  ")   # the usual size: in the rule line
+    assert lines[4].startswith("e vs f (n=100, seeds 2/1)") and lines[5].startswith("a vs b (n=10)")
+    assert "over 100 paired examples (n where a row says)" in lines[-1] and "±3 points / ±5 points" in lines[-1]
 
 
 @pytest.mark.parametrize("args, kwargs, error, match", [
