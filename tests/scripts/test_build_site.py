@@ -187,6 +187,24 @@ def test_site_links_point_notebooks_at_pages_and_other_files_at_github():
     assert "[f](https://example.org/a.ipynb)" in out and "[g](#local)" in out and "[h](attachment:p.png)" in out
 
 
+def test_site_links_point_at_the_site_pages():
+    text = "[g](../website/pages/glossary.md#lora) [m](../website/pages/missing.md) [s](../website/mkdocs.yml)"
+    out = build_site.site_links(text, set(), "o/n", "main", site_pages={"glossary"})
+    assert "[g](glossary.html#lora)" in out
+    assert "[m](https://github.com/o/n/blob/main/website/pages/missing.md)" in out
+    assert "[s](https://github.com/o/n/blob/main/website/mkdocs.yml)" in out
+
+
+def test_page_links_point_notebooks_at_their_pages_and_files_at_github():
+    text = ("[a](../../notebooks/01_x.ipynb#s) [b](../../notebooks/solutions/01_s.ipynb) [c](glossary.md) "
+            "[d](../../README.md#notebooks) [e](https://example.org/) [f](../../notebooks/09_gone.ipynb)")
+    out = build_site.page_links(text, {"01_x"}, "o/n", "main")
+    assert "[a](01_x.ipynb#s)" in out and "[c](glossary.md)" in out and "[e](https://example.org/)" in out
+    assert "[b](https://github.com/o/n/blob/main/notebooks/solutions/01_s.ipynb)" in out
+    assert "[d](https://github.com/o/n/blob/main/README.md#notebooks)" in out
+    assert "[f](https://github.com/o/n/blob/main/notebooks/09_gone.ipynb)" in out
+
+
 def test_prepare_notebook_rewrites_markdown_links_only():
     nb = _notebook()
     nb["cells"][0]["source"] = "# T\n\nsee [x](01_x.ipynb)"
