@@ -26,8 +26,13 @@ def plot_bootstrap(means: torch.Tensor, ci: CI, label: str = "exact match",
         raise ValueError(f"plot_bootstrap needs the resampled means (at least 2), got {means.numel()}")
     fig, ax = plt.subplots(figsize=(6, 3.6))
     pct = (100 * means).tolist()
-    bins = sorted(set(pct))
-    ax.hist(pct, bins=min(len(bins), 40), color="#9fa8da", edgecolor="white")
+    values = sorted(set(round(v, 9) for v in pct))
+    if 2 <= len(values) <= 80:              # a mean of n 0/1 scores takes steps of 100/n points: one bar each
+        step = min(b - a for a, b in zip(values, values[1:]))
+        bins = [values[0] - step / 2 + i * step for i in range(round((values[-1] - values[0]) / step) + 2)]
+    else:
+        bins = 40
+    ax.hist(pct, bins=bins, color="#9fa8da", edgecolor="white")
     ax.axvline(100 * ci.mean, color="black", lw=2, label=f"measured: {100 * ci.mean:.1f}%")
     for x in (ci.low, ci.high):
         ax.axvline(100 * x, color="#e65100", ls="--", lw=1.5)
