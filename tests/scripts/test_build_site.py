@@ -142,7 +142,11 @@ def test_stage_writes_every_notebook_in_course_order(tmp_path):
     notebooks = sorted(p.name for p in (ROOT / "notebooks").glob(build_site.NOTEBOOK_GLOB))
     assert list(origins) == notebooks and set(origins.values()) == {"committed notebook"}
     config = yaml.safe_load((out / "mkdocs.yml").read_text())
-    assert [list(item.values())[0] for item in config["nav"]] == ["index.md", *notebooks]
+    pages = sorted(p.name for p in build_site.PAGES.glob("*.md"))
+    assert {"cheatsheet.md", "glossary.md", "next-steps.md"} <= set(pages)
+    assert [list(item.values())[0] for item in config["nav"]] == ["index.md", *notebooks, *pages]
+    glossary = (out / "docs" / "glossary.md").read_text()     # notebook links pointed at the site's pages
+    assert "](01_lora_math_and_parameter_counting.ipynb)" in glossary and "../../notebooks/" not in glossary
     assert (out / config["INHERIT"]).resolve() == ROOT / "website" / "mkdocs.yml"
     assert (out / "docs" / "assets" / "mathjax" / "MathJax.js").is_file()
     assert (out / "docs" / "assets" / "mathjax" / "config" / "local" / "lorakit.js").is_file()
