@@ -1,19 +1,42 @@
-"""Confidence intervals by bootstrap over examples, and the verdict a notebook may print.
+"""Confidence intervals by bootstrap over examples, and the one rule the course compares systems by.
 
 A score measured on 200 questions carries noise: another 200 would give another number. The
 bootstrap (Efron 1979) estimates that noise from the sample itself: draw the examples again with
-replacement many times, recompute the score each time, and read the interval off the spread. Two
-systems scored on the *same* examples are compared with a paired bootstrap on the per-example
-differences; a difference whose interval contains 0 is a tie, and the course says so.
+replacement many times, recompute the score each time, and read the interval off the spread (the
+2.5th and 97.5th percentiles of the resampled means give a 95% interval).
 
     em = [1, 0, 1, 1, ...]                      # one 0/1 (or real) score per example
     ci = bootstrap_ci(em)                       # CI(mean=0.75, low=0.69, high=0.81, level=0.95)
     print(format_ci(ci, percent=True))          # 75.0% [69.0, 81.0]
-    verdict(lora_em, qlora_em)                  # "tie" unless the paired interval excludes 0
+
+**The course's rule for comparing two systems** (:func:`compare`, printed by :func:`comparison_table`).
+Both systems are scored on the *same* examples, so the comparison is *paired*: the bootstrap
+resamples the per-example differences a - b, which cancels the noise of which questions happen to be
+easy. With several training seeds (a 2-D array, seeds x examples) each example's score is first
+averaged over the seeds. An **equivalence margin** is stated up front, in the scores' units (0.03 =
+3 points of exact match): the largest difference that would not change what you do. Then, in order:
+
+1. ``floor`` given and both means below it: **both fail** (a comparison between two failures says
+   little, so that is said first);
+2. the 95% interval of mean(a - b) lies entirely inside (-margin, +margin): **equivalent (within
+   ±margin)**; a difference smaller than the margin was declared not to matter before looking;
+3. the interval lies above 0: **a higher**; below 0: **b higher**;
+4. otherwise **inconclusive**: the interval holds 0 but is wider than the margin. Not finding a
+   difference is not evidence of no difference; more examples or seeds would be needed to say.
+
+    c = compare(lora_em, qlora_em, margin=0.03, names=("LoRA", "QLoRA"))
+    c.verdict                                   # e.g. "equivalent (within ±0.03)"
+    print(comparison_table([c]))                # one row per comparison and the rule under the table
+
+:func:`verdict` (``"tie"`` when the paired interval contains 0) is the older, weaker rule: a tie in its
+sense is non-significance, which :func:`compare` calls "inconclusive" unless the interval is inside
+the margin. New code uses :func:`compare`.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from numbers import Real
 from typing import NamedTuple
 
 import torch
@@ -97,4 +120,143 @@ def format_ci(ci: CI, percent: bool = False, digits: int = 1) -> str:
     return f"{ci.mean:.{d}f} [{ci.low:.{d}f}, {ci.high:.{d}f}]"
 
 
-__all__ = ["CI", "bootstrap_ci", "format_ci", "paired_difference_ci", "verdict"]
+
+class Comparison(NamedTuple):
+    """The result of :func:`compare`: fractions (or the scores' own units) throughout."""
+    names: tuple[str, str]
+    mean_a: float
+    mean_b: float
+    diff: CI                      # paired bootstrap interval of mean(a - b)
+    margin: float                 # the equivalence margin stated up front
+    n_examples: int
+    n_seeds: tuple[int, int]      # seeds averaged per example, for a and for b (1 for a 1-D array)
+    verdict: str                  # "both fail", "equivalent (within ±m)", "<a> higher", "<b> higher", "inconclusive"
+    floor: float | None = None
+
+    def describe(self, percent: bool = True) -> str:
+        """The verdict with the margin in points (``percent=True``: 0.03 -> "±3 points")."""
+        if self.verdict.startswith("equivalent"):
+            m = f"±{100 * self.margin:g} points" if percent else f"±{self.margin:g}"
+            return f"equivalent (within {m})"
+        return self.verdict
+
+
+def _per_example(values, name: str) -> tuple[torch.Tensor, int]:
+    """Scores as (examples,) averaged over seeds, and the number of seeds (1 for a 1-D input)."""
+    if isinstance(values, (str, bytes)) or values is None:
+        raise TypeError(f"{name} must be per-example scores (a list, array or tensor of numbers), got {type(values).__name__}")
+    try:
+        x = torch.as_tensor(values, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be numbers, one per example (or seeds x examples): {err}") from None
+    if x.dim() == 1:
+        x = x.unsqueeze(0)                                         # (1, n): one seed
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 1-D (examples) or 2-D (seeds x examples), got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must hold at least one per-example score, got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} holds NaN or infinite scores")
+    return x.mean(dim=0), x.shape[0]                               # (n,), seeds
+
+
+def _real(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
+def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: float | None = None,
+            level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Comparison:
+    """Compare two systems scored on the same examples by the course's one rule (module docstring).
+
+    Args:
+        a, b: per-example scores on the SAME examples in the same order: 1-D (examples) or 2-D
+            (seeds x examples; each example's score is averaged over the seeds first). a and b may
+            have different numbers of seeds (e.g. a deterministic base model against three seeds).
+        margin: the equivalence margin, > 0, in the scores' units (0.03 = 3 points), stated before
+            looking at the result.
+        names: what to call a and b in the verdict ("LoRA higher").
+        floor: optional; when both means are below it the verdict is "both fail".
+        level, n_boot, seed: as for :func:`bootstrap_ci`.
+
+    >>> compare([1, 1, 0, 1] * 50, [1, 1, 0, 1] * 50, margin=0.03).verdict
+    'equivalent (within ±0.03)'
+    """
+    if not (isinstance(names, (tuple, list)) and len(names) == 2 and all(isinstance(n, str) for n in names)):
+        raise TypeError(f"names must be two strings, e.g. ('LoRA', 'QLoRA'), got {names!r}")
+    margin = _real(margin, "margin")
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0 in the scores' units (e.g. 0.03 = 3 points), got {margin:g}")
+    floor = None if floor is None else _real(floor, "floor")
+    _check(level, n_boot)
+    xa, seeds_a = _per_example(a, "a")
+    xb, seeds_b = _per_example(b, "b")
+    if xa.numel() != xb.numel():
+        raise ValueError(f"a paired comparison needs scores on the same examples: a has {xa.numel()}, "
+                         f"b has {xb.numel()} (2-D input: seeds x examples)")
+    diff = bootstrap_ci(xa - xb, level=level, n_boot=n_boot, seed=seed)
+    mean_a, mean_b = round(xa.mean().item(), _DECIMALS), round(xb.mean().item(), _DECIMALS)
+    if floor is not None and mean_a < floor and mean_b < floor:
+        outcome = "both fail"
+    elif -margin < diff.low and diff.high < margin:
+        outcome = f"equivalent (within ±{margin:g})"
+    elif diff.low > 0:
+        outcome = f"{names[0]} higher"
+    elif diff.high < 0:
+        outcome = f"{names[1]} higher"
+    else:
+        outcome = "inconclusive"
+    return Comparison(tuple(names), mean_a, mean_b, diff, margin, xa.numel(), (seeds_a, seeds_b), outcome, floor)
+
+
+def _fmt(x: float, percent: bool, sign: bool = False) -> str:
+    s = "+" if sign else ""
+    return f"{100 * x:{s}.1f}" if percent else f"{x:{s}.3f}"
+
+
+def comparison_table(comparisons: Sequence[Comparison], percent: bool = True) -> str:
+    """One compact table for many :func:`compare` results, and the rule in one line under it.
+
+    Columns: comparison, mean of a, mean of b, difference a - b [interval], verdict. ``percent=True``
+    prints fractions as percentages and differences in points.
+    """
+    if isinstance(comparisons, Comparison):
+        comparisons = [comparisons]
+    comparisons = list(comparisons)
+    if not comparisons:
+        raise ValueError("comparison_table needs at least one Comparison (from lorakit.stats.compare)")
+    for c in comparisons:
+        if not isinstance(c, Comparison):
+            raise TypeError(f"comparison_table takes Comparison results of compare(), got {type(c).__name__}")
+    sizes = Counter((c.n_examples, c.n_seeds) for c in comparisons)
+    usual = max(sizes, key=sizes.get)                  # the most common size goes in the rule line
+    rows = []
+    for c in comparisons:
+        label = f"{c.names[0]} vs {c.names[1]}"
+        if (c.n_examples, c.n_seeds) != usual:
+            label += f" (n={c.n_examples}" + (f", seeds {c.n_seeds[0]}/{c.n_seeds[1]})" if max(c.n_seeds) > 1 else ")")
+        unit = "%" if percent else ""
+        diff = f"{_fmt(c.diff.mean, percent, True)} [{_fmt(c.diff.low, percent, True)}, {_fmt(c.diff.high, percent, True)}]"
+        rows.append((label, _fmt(c.mean_a, percent) + unit, _fmt(c.mean_b, percent) + unit, diff, c.describe(percent)))
+    level = comparisons[0].diff.level
+    header = ("comparison", "a", "b", f"a - b [{100 * level:g}% CI]" + (" (points)" if percent else ""), "verdict")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
+    line = lambda r: "  ".join(f"{v:<{w}}" if i in (0, 4) else f"{v:>{w}}" for i, (v, w) in enumerate(zip(r, widths))).rstrip()
+    out = [line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
+    margins = sorted({c.margin for c in comparisons})
+    m = " / ".join((f"±{100 * x:g} points" if percent else f"±{x:g}") for x in margins)
+    floors = sorted({c.floor for c in comparisons if c.floor is not None})
+    n, (sa, sb) = usual
+    over = (f"{n} paired examples" + (f", seeds averaged per example ({sa}/{sb})" if max(sa, sb) > 1 else "")
+            + (" (n where a row says)" if len(sizes) > 1 else ""))
+    rule = (f"Rule (lorakit.stats.compare): paired bootstrap {100 * level:g}% interval of a - b over {over}; "
+            + (f"both below the floor {' / '.join(_fmt(f, percent) + ('%' if percent else '') for f in floors)}: both fail; " if floors else "")
+            + f"inside the margin {m}: equivalent; above 0: a higher; below 0: b higher; else inconclusive.")
+    return "\n".join(out + [rule])
+
+
+__all__ = ["CI", "Comparison", "bootstrap_ci", "compare", "comparison_table", "format_ci", "paired_difference_ci",
+           "verdict"]

@@ -16,8 +16,8 @@ Setup cell. The badge images and MathJax (from the ``jupyter-server-mathjax`` pa
 the site itself, and Material's Google Fonts are off, so the build and the pages need no network.
 Interactive widgets cannot run on a static page: their output is replaced by a short note.
 
-Pages that are not notebooks live in ``website/pages/*.md`` (the cheat-sheet): each is copied as it is
-and listed after the notebooks, titled by its first ``# `` heading. A page named in :data:`PDF_PAGES`
+Pages that are not notebooks live in ``website/pages/*.md`` (the cheat-sheet, the glossary, next
+steps): each is copied with its links pointed at the site (:func:`page_links`) and listed after the notebooks, titled by its first ``# `` heading. A page named in :data:`PDF_PAGES`
 is also printed to ``build/site/<name>.pdf`` by headless Chromium (``--print-to-pdf``, the same
 Debian ``chromium`` the browser tests drive; nothing is downloaded): a browser's print of the
 page itself, so the PDF shows what the site shows, with the print styles of ``assets/extra.css``
@@ -144,13 +144,16 @@ def choose_sources(notebooks: list[Path], course_dir: Path, summary: dict) -> li
 MARKDOWN_LINK = re.compile(r"\]\((?![A-Za-z][\w+.-]*:|#)([^)\s#?]+)([^)\s]*)\)")   # relative targets only
 
 
-def site_links(text: str, pages: set[str], repo: str, branch: str, folder: str = "notebooks") -> str:
+def site_links(text: str, pages: set[str], repo: str, branch: str, folder: str = "notebooks",
+               site_pages: set[str] = frozenset()) -> str:
     """Markdown links of a notebook cell, pointed where they resolve on the site.
 
-    A link to another course notebook (``01_x.ipynb``) goes to its page (``01_x.html``); a link to any
-    other file of the repository (``../README.md#notebooks``, ``solutions/..``, ``../lorakit/x.py``) goes
-    to that file on GitHub, since the site holds only the notebooks' pages. ``pages`` are the stems of
-    the notebooks on the site; ``folder`` is where the notebook lives in the repository.
+    A link to another course notebook (``01_x.ipynb``) goes to its page (``01_x.html``), a link to a
+    page of ``website/pages/`` (``../website/pages/glossary.md``) to that page (``glossary.html``); a
+    link to any other file of the repository (``../README.md#notebooks``, ``solutions/..``,
+    ``../lorakit/x.py``) goes to that file on GitHub, since the site holds only the notebooks' pages.
+    ``pages`` are the stems of the notebooks on the site, ``site_pages`` those of ``website/pages/*.md``;
+    ``folder`` is where the notebook lives in the repository.
     """
     def fix(match: re.Match) -> str:
         target, rest = match.groups()
@@ -159,6 +162,30 @@ def site_links(text: str, pages: set[str], repo: str, branch: str, folder: str =
         path = os.path.normpath(f"{folder}/{target}").replace(os.sep, "/")
         if path.startswith(".."):
             return match.group(0)
+        page = path.removeprefix("website/pages/").removesuffix(".md")
+        if path.startswith("website/pages/") and path.endswith(".md") and page in site_pages:
+            return f"]({page}.html{rest})"
+        return f"](https://github.com/{repo}/blob/{branch}/{path}{rest})"
+
+    return MARKDOWN_LINK.sub(fix, text)
+
+
+def page_links(text: str, pages: set[str], repo: str, branch: str) -> str:
+    """Markdown links of a ``website/pages/*.md`` page, pointed where they resolve on the site.
+
+    The pages are written to read on GitHub too: a notebook is linked as ``../../notebooks/01_x.ipynb``,
+    another page as ``glossary.md``. On the site the pages sit next to the notebooks, so a notebook link
+    becomes ``01_x.ipynb`` (MkDocs resolves it to the notebook's page and checks it under ``--strict``),
+    a link to another page stays as it is, and a link to any other file goes to GitHub.
+    """
+    def fix(match: re.Match) -> str:
+        target, rest = match.groups()
+        path = os.path.normpath(f"website/pages/{target}").replace(os.sep, "/")
+        if path.startswith("website/pages/") or path.startswith(".."):
+            return match.group(0)
+        name = path.removeprefix("notebooks/")
+        if name.endswith(".ipynb") and "/" not in name and name[:-len(".ipynb")] in pages:
+            return f"]({name}{rest})"
         return f"](https://github.com/{repo}/blob/{branch}/{path}{rest})"
 
     return MARKDOWN_LINK.sub(fix, text)
@@ -300,14 +327,16 @@ def stage(out: Path, course_dir: Path, root: Path = REPO) -> dict[str, str]:
         rel = committed.relative_to(root).as_posix()
         pages = {p.stem for p in notebooks}
         prepared = prepare_notebook(nb, badges_markdown(repo, branch, rel), origin,
-                                    links=lambda text: site_links(text, pages, repo, branch))
+                                    links=lambda text: site_links(text, pages, repo, branch,
+                                                                  site_pages={p.stem for p in PAGES.glob("*.md")}))
         (docs / committed.name).write_text(json.dumps(prepared, indent=1) + "\n")
         staged[committed.name] = notebook_title(nb, committed.stem)
         origins[committed.name] = origin
         print(f"  {committed.name}: outputs from the {origin}")
     extra = {}
     for page in sorted(PAGES.glob("*.md")):
-        shutil.copy(page, docs / page.name)
+        (docs / page.name).write_text(page_links(page.read_text(encoding="utf-8"), {p.stem for p in notebooks},
+                                                 repo, branch), encoding="utf-8")
         heading = re.search(r"^# (.+)$", page.read_text(encoding="utf-8"), re.MULTILINE)
         extra[page.name] = heading.group(1).strip() if heading else page.stem
     readme = (root / "README.md").read_text()

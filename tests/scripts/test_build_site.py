@@ -142,7 +142,11 @@ def test_stage_writes_every_notebook_in_course_order(tmp_path):
     notebooks = sorted(p.name for p in (ROOT / "notebooks").glob(build_site.NOTEBOOK_GLOB))
     assert list(origins) == notebooks and set(origins.values()) == {"committed notebook"}
     config = yaml.safe_load((out / "mkdocs.yml").read_text())
-    assert [list(item.values())[0] for item in config["nav"]] == ["index.md", *notebooks]
+    pages = sorted(p.name for p in build_site.PAGES.glob("*.md"))
+    assert {"cheatsheet.md", "glossary.md", "next-steps.md"} <= set(pages)
+    assert [list(item.values())[0] for item in config["nav"]] == ["index.md", *notebooks, *pages]
+    glossary = (out / "docs" / "glossary.md").read_text()     # notebook links pointed at the site's pages
+    assert "](01_lora_math_and_parameter_counting.ipynb)" in glossary and "../../notebooks/" not in glossary
     assert (out / config["INHERIT"]).resolve() == ROOT / "website" / "mkdocs.yml"
     assert (out / "docs" / "assets" / "mathjax" / "MathJax.js").is_file()
     assert (out / "docs" / "assets" / "mathjax" / "config" / "local" / "lorakit.js").is_file()
@@ -185,6 +189,24 @@ def test_site_links_point_notebooks_at_pages_and_other_files_at_github():
     assert "[d](https://github.com/o/n/blob/main/notebooks/solutions/01_s.ipynb)" in out
     assert "[e](https://github.com/o/n/blob/main/lorakit/data/corpus.py)" in out
     assert "[f](https://example.org/a.ipynb)" in out and "[g](#local)" in out and "[h](attachment:p.png)" in out
+
+
+def test_site_links_point_at_the_site_pages():
+    text = "[g](../website/pages/glossary.md#lora) [m](../website/pages/missing.md) [s](../website/mkdocs.yml)"
+    out = build_site.site_links(text, set(), "o/n", "main", site_pages={"glossary"})
+    assert "[g](glossary.html#lora)" in out
+    assert "[m](https://github.com/o/n/blob/main/website/pages/missing.md)" in out
+    assert "[s](https://github.com/o/n/blob/main/website/mkdocs.yml)" in out
+
+
+def test_page_links_point_notebooks_at_their_pages_and_files_at_github():
+    text = ("[a](../../notebooks/01_x.ipynb#s) [b](../../notebooks/solutions/01_s.ipynb) [c](glossary.md) "
+            "[d](../../README.md#notebooks) [e](https://example.org/) [f](../../notebooks/09_gone.ipynb)")
+    out = build_site.page_links(text, {"01_x"}, "o/n", "main")
+    assert "[a](01_x.ipynb#s)" in out and "[c](glossary.md)" in out and "[e](https://example.org/)" in out
+    assert "[b](https://github.com/o/n/blob/main/notebooks/solutions/01_s.ipynb)" in out
+    assert "[d](https://github.com/o/n/blob/main/README.md#notebooks)" in out
+    assert "[f](https://github.com/o/n/blob/main/notebooks/09_gone.ipynb)" in out
 
 
 def test_prepare_notebook_rewrites_markdown_links_only():
