@@ -25,10 +25,11 @@ The folder tree is the map: one home per concept. Methods (``lora``, ``quant``, 
 * :mod:`lorakit.progress`: the learner's exercise ticks in a local file: ``show()``, workshop codes, ``decode``.
 
 Importing ``lorakit`` uses the standard library only (the Setup cell imports it before installing
-anything), and quiets two known-harmless messages of the pinned libraries that would otherwise land
+anything), and quiets known-harmless messages of the pinned libraries that would otherwise land
 in every notebook's output: bitsandbytes 0.50 logging, on CPUs with AVX-512 BF16, that it could not
 load an optional CPU kernel from the Hugging Face hub's ``kernels-community`` repository (it then uses
-its own CPU kernels), and transformers 5 warning that PEFT 0.21
+its own CPU kernels), the ``kernels`` package noting, when ``HF_HUB_OFFLINE=1``, that it skips that
+kernel's publisher check, and transformers 5 warning that PEFT 0.21
 reads the deprecated ``is_gradient_checkpointing``.
 """
 import logging
@@ -37,4 +38,5 @@ import warnings
 __version__ = "0.1.0"
 
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+logging.getLogger("kernels._internals.hf_hub").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)

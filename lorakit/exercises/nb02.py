@@ -7,8 +7,7 @@ so retyping it is refused with its slip named.
 Exercise 2, ``largest_rank(config, target_modules, budget)``: the largest LoRA rank whose adapter
 fits a budget of trainable parameters on a real architecture, from its ``config.json`` alone.
 Exercise 3, ``adamw_state_bytes(model)``: what AdamW's state will take for a model, before training.
-Exercise 4 (a draft, not yet in the notebook), ``finetune_record(model, tokenizer, train)``: the real
-thing. Fine-tune the shipped model on the ``record`` task, which the notebook did not train, with the
+Exercise 4, ``finetune_record(model, tokenizer, train)``: the real thing. Fine-tune the shipped model on the ``record`` task, which the notebook did not train, with the
 learner's own ``LoraConfig`` and ``SFTConfig``, graded by the result: exact match on held-out
 examples, within a time budget.
 
@@ -229,7 +228,7 @@ def check_adamw_state_bytes(adamw_state_bytes: Callable) -> str:
     return "your estimate equals AdamW's state after a real step, frozen weights, tied weights and bfloat16 included"
 
 
-# ---------------------------------------------------------------- exercise 4: the real thing (draft)
+# ---------------------------------------------------------------- exercise 4: the real thing
 
 RECORD_BAR = 0.9             # exact match on held-out record examples
 RECORD_SECONDS = 60.0        # wall-clock budget of the learner's fine-tuning, on the course's 2-core CPU
@@ -266,7 +265,7 @@ def _is_shipped_adapter(model) -> bool:
     return bool(mine) and shipped_values == mine_values
 
 
-@exercise(4, draft=True)
+@exercise(4)
 def check_finetune_record(finetune_record: Callable, model=None, tokenizer=None,
                           seconds: float = RECORD_SECONDS, bar: float = RECORD_BAR,
                           n_eval: int = RECORD_N_EVAL) -> str:
@@ -317,5 +316,4 @@ def check_finetune_record(finetune_record: Callable, model=None, tokenizer=None,
 
 
 __all__ = ["COUNTING_HELPERS", "check_adamw_state_bytes", "check_build_labels", "check_finetune_record",
-           "check_largest_rank",
-           "reference_labels"]
+           "check_largest_rank", "reference_labels"]

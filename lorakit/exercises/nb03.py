@@ -7,7 +7,7 @@ Exercise 2, ``scale_index(row, col, n_cols, blocksize)``: which absmax scales th
 Exercise 3, ``storage_bytes(shape, blocksize, double_quant)``: the bytes bitsandbytes stores for a
 tensor of ``shape``, packed indices and scales, any size.
 
-None of the three is a call to a function the notebook imports: each asks for a piece of reasoning
+None of the first three is a call to a function the notebook imports: each asks for a piece of reasoning
 (an order statistic, flat block indexing, the partial blocks of two levels). The checkers compare
 with an independent number (a simulation, the flattened tensor, the bytes in bitsandbytes'
 ``QuantState``) and name the usual slips. They follow :mod:`lorakit.exercises`: a stub returns
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from lorakit.exercises import call, exercise, named_slip
+from lorakit.exercises import call, exercise, named_slip, without
 
 # ---------------------------------------------------------------- exercise 1: absmax in sigmas
 
@@ -186,4 +186,102 @@ def check_storage_bytes(storage_bytes: Callable) -> str:
     raise AssertionError(where)
 
 
-__all__ = ["check_absmax_in_sigmas", "check_scale_index", "check_storage_bytes"]
+# ---------------------------------------------------------------- exercise 4: one outlier, several block sizes
+
+OUTLIER_SHAPE = (64, 1024)             # rows of 1024: whole blocks at every size below (the CPU fault of §4)
+OUTLIER_BLOCKSIZES = (64, 256, 1024)   # under 2048: bitsandbytes' CPU build decodes these in its fast kernel
+OUTLIER_AT = ((0, 5), (37, 700))       # the outlier's (row, col) in the two tensors checked
+OUTLIER_VALUE = 1.0                    # 50 standard deviations of the other weights (0.02)
+OUTLIER_RTOL = 1e-3
+
+
+def outlier_tensor(at: tuple[int, int], seed: int = 0) -> torch.Tensor:
+    """Normal weights (std 0.02) of :data:`OUTLIER_SHAPE` with one value :data:`OUTLIER_VALUE` at ``at``."""
+    w = torch.randn(OUTLIER_SHAPE, generator=torch.Generator().manual_seed(seed)) * 0.02
+    w[at] = OUTLIER_VALUE
+    return w
+
+
+def _quant_helpers() -> dict[str, Callable]:
+    """lorakit's 4-bit round trip, imported by the notebook: exercise 4 asks for bitsandbytes'."""
+    from lorakit import quant
+
+    return {f"lorakit.quant.{name}": getattr(quant, name)
+            for name in ("quantize_4bit", "dequantize_4bit", "quantization_mse", "fake_quantize_model_",
+                         "describe_quantization") if hasattr(quant, name)}
+
+
+def _measure(w: torch.Tensor, blocksize: int, quant_type: str = "nf4", keep_outlier: bool = False,
+             relative: bool = True, row_blocks: bool = False) -> tuple[float, float, float]:
+    """(in_block, elsewhere, whole) measured with bitsandbytes; the keywords give the usual slips."""
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    import bitsandbytes.functional as bnb_f
+
+    packed, state = bnb_f.quantize_4bit(w, blocksize=blocksize, quant_type=quant_type)
+    x, err = w.reshape(-1), (bnb_f.dequantize_4bit(packed, state).reshape(-1) - w.reshape(-1)).pow(2)
+    at = int(x.abs().argmax())
+    block = (at % w.shape[-1] if row_blocks else at) // blocksize
+    in_block = torch.zeros_like(x, dtype=torch.bool)
+    in_block[block * blocksize:(block + 1) * blocksize] = True
+    counted = torch.ones_like(in_block)
+    if not keep_outlier:
+        counted[at] = False
+
+    def error(mask: torch.Tensor) -> float:
+        mask = mask & counted
+        return (err[mask].sum() / (x[mask].pow(2).sum() if relative else mask.sum())).item()
+
+    return error(in_block), error(~in_block), error(torch.ones_like(in_block))
+
+
+def _outlier_slips(w: torch.Tensor, blocksize: int) -> dict[str, tuple[float, float, float]]:
+    right = _measure(w, blocksize)
+    return {
+        "bitsandbytes' quantize_4bit defaults to FP4: pass quant_type=\"nf4\"": _measure(w, blocksize, "fp4"),
+        "leave the outlier itself out: it is its block's absmax, stored exactly, and its square dwarfs the "
+        "others' in the sum of squares": _measure(w, blocksize, keep_outlier=True),
+        "relative means the summed squared error over the summed squares of the same values, not the mean "
+        "squared error": _measure(w, blocksize, relative=False),
+        "blocks are chunks of the flattened tensor (Exercise 2): the outlier's block is found from its flat "
+        "position, not from its column alone": _measure(w, blocksize, row_blocks=True),
+        "the order is (in_block, elsewhere, whole): you swapped the first two": (right[1], right[0], right[2]),
+    }
+
+
+@exercise(4)
+def check_outlier_errors(outlier_errors: Callable) -> str:
+    """Check ``outlier_errors(w, blocksize) -> (in_block, elsewhere, whole)``, measured with bitsandbytes'
+    NF4 round trip, on two tensors with one outlier and three block sizes, with lorakit's quantizer
+    unavailable."""
+    shown = []
+    for at in OUTLIER_AT:
+        for blocksize in OUTLIER_BLOCKSIZES:
+            w = outlier_tensor(at)
+            with without(outlier_errors, _quant_helpers()):
+                got = call(outlier_errors, w.clone(), blocksize)
+            try:
+                got = tuple(float(v) for v in got)
+            except (TypeError, ValueError):
+                raise AssertionError(f"return three numbers (in_block, elsewhere, whole), got {got!r}") from None
+            if len(got) != 3:
+                raise AssertionError(f"return three numbers (in_block, elsewhere, whole), got {len(got)}")
+            expected = _measure(w, blocksize)
+
+            def close(a, b):
+                return all(abs(x - y) <= OUTLIER_RTOL * abs(y) + 1e-9 for x, y in zip(a, b))
+
+            if close(got, expected):
+                if at == OUTLIER_AT[0]:
+                    shown.append((blocksize, expected))
+                continue
+            where = (f"(outlier at {at}, blocksize {blocksize}: got {', '.join(f'{v:.4g}' for v in got)}; "
+                     f"expected {', '.join(f'{v:.4g}' for v in expected)})")
+            slip = named_slip(got, _outlier_slips(w, blocksize), close)
+            raise AssertionError(f"{slip or 'not the round trip error'} {where}")
+    table = "; ".join(f"{b}: {e[0]:.0%} in its block, {e[1]:.2%} elsewhere, {e[2]:.2%} overall" for b, e in shown)
+    return (f"blocksize {table}. The outlier's block loses most of its signal at every size; a larger block puts "
+            "more weights in it, so the whole tensor's error grows with the block size")
+
+
+__all__ = ["check_absmax_in_sigmas", "check_outlier_errors", "check_scale_index", "check_storage_bytes",
+           "outlier_tensor"]

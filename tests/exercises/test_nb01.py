@@ -5,7 +5,9 @@ import re
 import pytest
 
 from lorakit import exercises
-from lorakit.exercises.nb01 import check_lora_count, check_lora_macs
+import torch
+
+from lorakit.exercises.nb01 import MERGE_CONFIGS, check_lora_count, check_lora_macs, check_merge_by_hand
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +48,7 @@ def test_right_answers_get_a_check_mark(capsys):
     assert line(capsys).startswith("Exercise 2: ✓")
 
 
-@pytest.mark.parametrize("checker,number", [(check_lora_macs, 1), (check_lora_count, 2)])
+@pytest.mark.parametrize("checker,number", [(check_lora_macs, 1), (check_lora_count, 2), (check_merge_by_hand, 3)])
 def test_placeholder_is_not_done_yet(checker, number, capsys):
     assert checker(stub) is False
     assert line(capsys).startswith(f"Exercise {number}: not done yet: ")
@@ -103,3 +105,89 @@ def test_strict_mode_raises_on_anything_but_a_check_mark(capsys):
     with pytest.raises(AssertionError, match="grouped-query attention"):
         check_lora_count(no_gqa)
     assert check_lora_count(right_count) is True
+
+
+# ---------------------------------------------------------------- exercise 3: merging a PEFT adapter by hand
+
+
+def lora_layers_of(peft_model):
+    """(name in the plain model, PEFT LoRA layer) pairs."""
+    return [(name.removeprefix("base_model.model."), m) for name, m in peft_model.named_modules()
+            if hasattr(m, "lora_A") and "default" in m.lora_A]
+
+
+def merge_with(scale, transpose=False, only=None):
+    """A merge by hand that adds ``scale(layer, config) * B @ A`` (a slip picks another scale)."""
+    def merge_by_hand(peft_model, base):
+        config = peft_model.peft_config["default"]
+        for name, m in lora_layers_of(peft_model):
+            if only and not name.endswith(only):
+                continue
+            update = m.lora_B["default"].weight @ m.lora_A["default"].weight
+            with torch.no_grad():
+                base.get_submodule(name).weight += scale(m, config) * (update.T if transpose else update)
+        return base
+    return merge_by_hand
+
+
+right_merge = merge_with(lambda m, c: m.scaling["default"])
+
+
+def test_right_merge_gets_a_check_mark(capsys):
+    assert check_merge_by_hand(right_merge) is True
+    text = line(capsys)
+    assert text.startswith("Exercise 3: ✓ your merge gives PEFT's merge_and_unload logits"), text
+    assert f"on {len(MERGE_CONFIGS)} configs" in text
+
+
+def peft_merge(peft_model, base):
+    return peft_model.merge_and_unload()
+
+
+def peft_delta(peft_model, base):
+    for name, m in lora_layers_of(peft_model):
+        with torch.no_grad():
+            base.get_submodule(name).weight += m.get_delta_weight("default")
+    return base
+
+
+def lorakit_merge(peft_model, base):
+    from lorakit.lora import merge_and_unload
+    return merge_and_unload(peft_model)
+
+
+def lora_left_in(peft_model, base):
+    right_merge(peft_model, base)
+    return peft_model.get_base_model()
+
+
+@pytest.mark.parametrize("merge,match", [
+    (merge_with(lambda m, c: 1.0), r"the update is scaled: .*r=8, lora_alpha=16, target_modules=\['q_proj'"),
+    (merge_with(lambda m, c: c.lora_alpha / c.r), r"use_rslora=True the scaling is lora_alpha / sqrt\(r\)"),
+    (merge_with(lambda m, c: c.lora_alpha / (c.r ** 0.5 if c.use_rslora else c.r)), "rank_pattern and alpha_pattern"),
+    (merge_with(lambda m, c: -m.scaling["default"]), "you subtracted it"),
+    (merge_with(lambda m, c: 2 * m.scaling["default"]), "added the update twice"),
+    (merge_with(lambda m, c: m.scaling["default"], transpose=True), "its transpose"),
+    (merge_with(lambda m, c: m.scaling["default"], only="q_proj"), r"1 of 2|adapted layers were not merged"),
+    (merge_with(lambda m, c: 1.01 * m.scaling["default"]), "other logits than PEFT merge_and_unload"),
+    (peft_merge, "calls PEFT's merge_and_unload"),
+    (peft_delta, "calls PEFT's get_delta_weight"),
+    (lorakit_merge, r"calls lorakit\.lora\.merge_and_unload"),
+    (lora_left_in, "still has LoRA layers"),
+    (lambda p, b: 3, "return the plain model"),
+])
+def test_merge_slips_and_shortcuts_are_named(merge, match, capsys):
+    assert check_merge_by_hand(merge) is False
+    text = line(capsys)
+    assert text.startswith("Exercise 3: not right yet: "), text
+    assert re.search(match, text), text
+
+
+def test_peft_merges_are_restored_after_the_check(capsys):
+    from peft.tuners.lora.layer import Linear
+    from peft.tuners.tuners_utils import BaseTuner
+
+    before = (BaseTuner.merge_and_unload, Linear.get_delta_weight)
+    assert check_merge_by_hand(peft_merge) is False
+    assert (BaseTuner.merge_and_unload, Linear.get_delta_weight) == before
+    line(capsys)

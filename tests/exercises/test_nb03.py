@@ -1,11 +1,14 @@
 """The notebook-03 checkers accept right answers, say "not done yet" for stubs, and name the slip in wrong ones."""
 import math
+import re
 
 import pytest
+import torch
 from scipy.stats import norm
 
 from lorakit.exercises import set_strict
-from lorakit.exercises.nb03 import check_absmax_in_sigmas, check_scale_index, check_storage_bytes
+from lorakit.exercises.nb03 import (OUTLIER_BLOCKSIZES, check_absmax_in_sigmas, check_outlier_errors, check_scale_index,
+                                   check_storage_bytes)
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +33,34 @@ def right_storage(shape, blocksize, double_quant):
     return -(-numel // 2) + scales
 
 
+def outlier_measure(quant_type="nf4", keep_outlier=False, relative=True, row_blocks=False, swap=False):
+    """A learner's measurement with bitsandbytes; the keywords make the usual slips."""
+    import bitsandbytes.functional as bnb_f
+
+    def outlier_errors(w, blocksize):
+        kwargs = {"quant_type": quant_type} if quant_type else {}   # None: bitsandbytes' default
+        packed, state = bnb_f.quantize_4bit(w, blocksize=blocksize, **kwargs)
+        x = w.reshape(-1)
+        err = (bnb_f.dequantize_4bit(packed, state).reshape(-1) - x) ** 2
+        at = int(x.abs().argmax())
+        start = ((at % w.shape[-1]) if row_blocks else at) // blocksize * blocksize
+        inside = torch.zeros_like(x, dtype=torch.bool)
+        inside[start:start + blocksize] = True
+        keep = torch.ones_like(inside)
+        keep[at] = keep_outlier
+
+        def rel(mask):
+            mask = mask & keep
+            return (err[mask].sum() / (x[mask].pow(2).sum() if relative else mask.sum())).item()
+
+        got = rel(inside), rel(~inside), rel(torch.ones_like(inside))
+        return (got[1], got[0], got[2]) if swap else got
+    return outlier_errors
+
+
+right_outlier = outlier_measure()
 CHECKS = [(check_absmax_in_sigmas, right_absmax), (check_scale_index, right_scale_index),
-          (check_storage_bytes, right_storage)]
+          (check_storage_bytes, right_storage), (check_outlier_errors, right_outlier)]
 
 
 @pytest.mark.parametrize("check,right", CHECKS)
@@ -112,3 +141,36 @@ def test_storage_counts_scales_of_double_quant_as_bytes(capsys):
         return CEIL(numel, 2) + 4 * CEIL(numel, blocksize)   # ignores double_quant
     assert check_storage_bytes(float32_scales) is False
     assert "1 byte each" in capsys.readouterr().out
+
+
+def test_outlier_check_mark_says_what_the_block_size_does(capsys):
+    assert check_outlier_errors(right_outlier) is True
+    out = capsys.readouterr().out
+    for b in OUTLIER_BLOCKSIZES:
+        assert f"{b}: " in out
+    assert "grows with the block size" in out
+
+
+def lorakit_round_trip(w, blocksize):
+    from lorakit.quant import dequantize_4bit, quantize_4bit
+
+    packed, state = quantize_4bit(w, "nf4", blocksize)
+    return right_outlier(dequantize_4bit(packed, state), blocksize)
+
+
+@pytest.mark.parametrize("answer,match", [
+    (outlier_measure(quant_type=None), "defaults to FP4"),
+    (outlier_measure(keep_outlier=True), "leave the outlier itself out"),
+    (outlier_measure(relative=False), "not the mean squared error"),
+    (outlier_measure(row_blocks=True), r"flattened tensor .*outlier at \(37, 700\)"),
+    (outlier_measure(swap=True), "swapped the first two"),
+    (lambda w, b: tuple(1.01 * v for v in right_outlier(w, b)), "not the round trip error"),
+    (lambda w, b: (0.8, 0.0085, 0.0093), "not the round trip error"),   # numbers copied from a ✓ line
+    (lambda w, b: 0.8, "three numbers"),
+    (lorakit_round_trip, r"calls lorakit\.quant\.(de)?quantize_4bit"),
+])
+def test_outlier_slips_and_shortcuts(answer, match, capsys):
+    assert check_outlier_errors(answer) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 4: not right yet: "), out
+    assert re.search(match, out), out
