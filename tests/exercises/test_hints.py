@@ -93,6 +93,7 @@ KEY_EXPRESSIONS = {
     "check_qlora_bytes": ["4.127", "4+8/64"],
     "check_paged_bytes": ["2*n*"],
     "check_choose_setup": ["estimate_footprint("],
+    "check_my_qlora": ["4.127", "4+8/64", "get_peft_model(meta_model", "16*n_lora", "4*n_other"],
     "check_linear_delta": ["√|w", "sqrt(abs("],
     "check_route": ["startswith(", "endswith("],
     "check_pool_groups": ["(in//group_size,group_size)", "unflatten(", ".sum("],
