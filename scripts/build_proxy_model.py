@@ -72,7 +72,7 @@ def build(out: Path, config_name: str = "HuggingFaceTB/SmolLM2-135M", layers: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
-    ap.add_argument("--config", default="HuggingFaceTB/SmolLM2-135M", help="a shipped config (data/configs/)")
+    ap.add_argument("--config", default="HuggingFaceTB/SmolLM2-135M", help="a shipped config (data/architectures/)")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--narrow", type=int, default=1, help="divide the width (heads, hidden, MLP) by this")
     args = ap.parse_args()

@@ -21,6 +21,7 @@ per-notebook times quoted in README.md (``scripts/course_times.py`` writes that 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import sys
@@ -72,7 +73,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(BUILD_DIR / "course"))
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     ap.add_argument("--solutions", action="store_true", help="also run notebooks/solutions/*.ipynb")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="notebooks run at once, each kernel on one torch thread (>1: the per-notebook seconds "
+                         "are not the README's times, which `make course` measures with one job)")
     args = ap.parse_args()
+    if args.jobs < 1:
+        ap.error("--jobs must be at least 1")
 
     notebooks = [Path(p).resolve() for p in args.only] if args.only else sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if args.solutions:
@@ -84,13 +90,19 @@ def main() -> int:
     results.results_dir().mkdir(parents=True, exist_ok=True)
 
     rows, summary = [], {}
-    for path in notebooks:
-        print(f"running {path.name} ...", flush=True)
-        status, seconds, error = run_notebook(path, out_dir, args.timeout)
-        recorded = results.load(path.stem)
-        summary[path.stem] = {"status": status, "seconds": round(seconds, 1), "error": error, "results": recorded}
-        rows.append((path.stem, status, seconds, error or headline(recorded)))
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.jobs > 1:   # the kernels inherit it: two one-thread kernels beat one two-thread kernel here
+        os.environ["OMP_NUM_THREADS"] = "1"
+    with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        runs = [(path, pool.submit(run_notebook, path, out_dir, args.timeout)) for path in notebooks]
+        for path, run in runs:
+            status, seconds, error = run.result()
+            print(f"{path.name}: {status} in {seconds:.1f} s", flush=True)
+            recorded = results.load(path.stem)
+            summary[path.stem] = {"status": status, "seconds": round(seconds, 1), "error": error,
+                                  "results": recorded}
+            rows.append((path.stem, status, seconds, error or headline(recorded)))
+            # after every notebook, so a long run stopped midway keeps what it measured
+            (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     name_w = max([len(r[0]) for r in rows] + [8])
     print()

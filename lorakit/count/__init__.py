@@ -6,7 +6,7 @@
 
 Bytes (of weights, gradients, optimizer states, activations) are :mod:`lorakit.memory`'s.
 """
-from lorakit.count.configs import available_configs, config_path, load_hf_config, load_config_dict, meta_model
+from lorakit.count.architectures import available_configs, config_path, load_hf_config, load_config_dict, meta_model
 from lorakit.count.explorer import TARGET_PRESETS, describe_lora, lora_explorer
 from lorakit.count.lora import LoRACount, count_lora, format_table, lora_parameter_count, lora_table
 from lorakit.count.params import count_parameters, format_trainable, print_trainable_parameters

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from lorakit.count.configs import available_configs
+from lorakit.count.architectures import available_configs
 from lorakit.count.lora import count_lora
 from lorakit.memory.bits import format_bytes, model_bytes
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from lorakit.lora.inject import find_targets
 from lorakit.lora.layer import check_rank
-from lorakit.count.configs import meta_model
+from lorakit.count.architectures import meta_model
 from lorakit.memory.bits import format_bytes, model_bytes
 from lorakit.count.params import count_parameters, format_trainable
 

@@ -1,7 +1,10 @@
 """Position interpolation (PI): stretch a model's rotary positions to a longer context.
 
 A model pretrained on sequences of L tokens has only seen rotary angles for positions 0 .. L-1.
-At 4L tokens the extra positions are angles it never saw (extrapolation), and quality collapses.
+At 4L tokens the extra positions are angles it never saw (extrapolation). Chen et al. (2023)
+report that extrapolating beyond the pretraining length sends LLaMA models' perplexity to very
+large values; on the course's tiny model the effect is smaller and is measured, not assumed
+(notebook LongLoRA).
 Linear position interpolation (Chen et al. 2023, "Extending Context Window of Large Language Models
 via Positional Interpolation", arXiv 2306.15595) divides every position by a factor s instead:
 position m gets the angles of m / s, so 4L tokens at s = 4 stay inside the trained range, at a

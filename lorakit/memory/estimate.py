@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, fields
 from torch import nn
 
 from lorakit.lora.inject import find_targets
-from lorakit.count.configs import meta_model
+from lorakit.count.architectures import meta_model
 from lorakit.count.lora import _shared_meta_model
 
 METHODS = ("full", "lora", "qlora")

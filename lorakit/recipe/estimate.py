@@ -1,7 +1,7 @@
 """Which hardware a recipe config needs: the training-memory estimator of notebook 04, per process.
 
 ``lorakit-train --config X --estimate`` prints this without loading a weight (the architecture comes
-from a shipped config or a local ``config.json``; see :func:`lorakit.count.configs.config_path`).
+from a shipped config or a local ``config.json``; see :func:`lorakit.count.architectures.config_path`).
 
 Per process, data parallel (DDP) keeps a whole copy of everything; FSDP shards the weights, the
 gradients and the optimizer states over the processes and keeps each process's own activations.

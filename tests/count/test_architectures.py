@@ -1,4 +1,4 @@
-"""lorakit.count.configs: the shipped config.json files describe the real models (published totals)."""
+"""lorakit.count.architectures: the shipped config.json files describe the real models (published totals)."""
 import json
 
 import pytest

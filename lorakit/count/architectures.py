@@ -1,6 +1,6 @@
 """Real architectures from their ``config.json`` alone: built on the meta device, no weights.
 
-``data/configs/`` ships the hub configs of the models the course counts (Llama-2 7B/13B/70B,
+``data/architectures/`` ships the hub configs of the models the course counts (Llama-2 7B/13B/70B,
 LLaMA-33B/65B, Mistral-7B, Qwen2.5 0.5B/1.5B, SmolLM2 135M/360M), named ``<org>--<name>.json`` after
 the hub id. A model built under ``torch.device("meta")`` has every parameter's shape and no storage,
 so a 70B model costs a fraction of a second and no memory, and its counts are exact.
@@ -12,19 +12,19 @@ from pathlib import Path
 
 import torch
 
-from lorakit.course.paths import CONFIGS_DIR, TINY_LM_ALIASES, TINY_LM_DIR
+from lorakit.course.paths import ARCHITECTURES_DIR, TINY_LM_ALIASES, TINY_LM_DIR
 
 
 def available_configs() -> list[str]:
     """Hub ids of the shipped configs, e.g. ``"meta-llama/Llama-2-7b-hf"``, sorted."""
-    return sorted(p.stem.replace("--", "/", 1) for p in CONFIGS_DIR.glob("*.json"))
+    return sorted(p.stem.replace("--", "/", 1) for p in ARCHITECTURES_DIR.glob("*.json"))
 
 
 def config_path(name: str | Path) -> Path:
     """The ``config.json`` for a shipped hub id, ``"tiny-lm"`` (the shipped model), a folder, or a JSON file."""
     if str(name) in TINY_LM_ALIASES:
         return TINY_LM_DIR / "config.json"
-    shipped = CONFIGS_DIR / (str(name).replace("/", "--") + ".json")
+    shipped = ARCHITECTURES_DIR / (str(name).replace("/", "--") + ".json")
     if shipped.is_file():
         return shipped
     path = Path(name)
