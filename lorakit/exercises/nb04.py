@@ -11,7 +11,7 @@ Exercise 4, ``my_qlora(model_id)`` and ``predict_qlora(model_name, lora_config)`
 The learner's own QLoRA (``BitsAndBytesConfig``, ``prepare_model_for_kbit_training``, a ``LoraConfig``
 of their choosing) is applied to the shipped model and trained for one step; the learner's prediction
 of its trainable weights must be exact there, and of its training memory on a 7B-70B architecture of
-their choice (``data/configs/``) within 15% of the estimator.
+their choice (``data/architectures/``) within 15% of the estimator.
 
 Each checker compares with :mod:`lorakit.memory.estimate` (itself checked against measured bytes)
 and names the usual slip when the answer is wrong. Exercise 3 runs the learner's function with the
@@ -20,7 +20,6 @@ notebook's estimator unavailable: the estimate is the learner's own (exercise 1'
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import warnings
 from collections.abc import Callable
@@ -349,17 +348,11 @@ def _prediction(predict_qlora: Callable, name: str, config) -> tuple[int, float]
 def check_my_qlora(my_qlora: Callable, predict_qlora: Callable, model_name: str | None = None) -> str:
     """Check the learner's QLoRA on the shipped model (one real training step) and their predictions of
     its trainable weights (exact) and of its memory on ``model_name`` (within 15% of the estimator)."""
-    kernels_log = logging.getLogger("kernels")   # offline: "Skipping publisher trust check" for a CPU kernel
-    level = kernels_log.level
-    kernels_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = call(my_qlora, SHIPPED)
-            config, n_trainable = _check_model(model)
-            loss = _one_step(model)
-    finally:
-        kernels_log.setLevel(level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = call(my_qlora, SHIPPED)
+        config, n_trainable = _check_model(model)
+        loss = _one_step(model)
     predicted, _ = _prediction(predict_qlora, SHIPPED, config)
     if predicted != n_trainable:
         hint = ""
@@ -368,7 +361,7 @@ def check_my_qlora(my_qlora: Callable, predict_qlora: Callable, model_name: str 
         raise AssertionError(f"on the shipped model your LoRA trains {n_trainable:,d} weights; you predicted "
                              f"{predicted:,d}{hint}")
     if model_name not in LARGE_CONFIGS:
-        raise AssertionError(f"model_name is {model_name!r}: choose one of {list(LARGE_CONFIGS)} (data/configs/)")
+        raise AssertionError(f"model_name is {model_name!r}: choose one of {list(LARGE_CONFIGS)} (data/architectures/)")
     lines = []
     for name in (model_name, _other_config(model_name)):
         want = reference_prediction(name, config)

@@ -96,6 +96,7 @@ KEY_EXPRESSIONS = {
     "check_my_qlora": ["4.127", "4+8/64", "get_peft_model(meta_model", "16*n_lora", "4*n_other"],
     "check_linear_delta": ["√|w", "sqrt(abs("],
     "check_route": ["startswith(", "endswith("],
+    "check_choose_merge": ["(0.7,0.8)", "(0.8,0.9)", "[0.7,0.9]", "min(mean(", "add_weighted_adapter(["],
     "check_pool_groups": ["(in//group_size,group_size)", "unflatten(", ".sum("],
     "check_merged_zeros_mean_pool": ["/group_size/scales", "s·(B·A)[j,l]/group_size", "zeros-"],
     "check_max_update_rank": ["min(r,", "in//group_size"],
