@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from lorakit.lora.combine import combine_linear, delta_weight
-from lorakit.exercises import call, exercise, named_slip
+from lorakit.exercises import call, exercise, named_slip, without
 
 # ---------------------------------------------------------------- exercise 1: linear on ΔW
 
@@ -312,7 +312,9 @@ def check_choose_merge(choose_merge: Callable, peft_model, tokenizer) -> str:
     validation = {t: TASKS[t].make_split("validation", MERGE_N_VALIDATION) for t in MERGE_PAIR}
     adapters_before, active = set(peft_model.peft_config), peft_model.active_adapter
     try:
-        with _validation_only(choose_merge):
+        with _validation_only(choose_merge), without(choose_merge, {"the checker's own pick (_reference_pick)":
+                                                                    _reference_pick, "_reference_pick_now":
+                                                                    _reference_pick_now}):
             choice = call(choose_merge, peft_model, tokenizer, {t: list(v) for t, v in validation.items()})
     finally:                                   # leave the model as it was: the learner's trial adapters go
         for extra in set(peft_model.peft_config) - adapters_before:

@@ -177,3 +177,13 @@ def test_choose_merge_is_graded_by_its_test_score(three_adapters, capsys):
     pick = lambda m, t, v: {"weights": [0.7, 0.9], "combination_type": "cat"}
     assert check_choose_merge(pick, model, tokenizer) is True
     assert "✓ on test your merge (cat, weights [0.7, 0.9])" in line(capsys)
+
+
+def test_choose_merge_refuses_the_checkers_own_pick(three_adapters, capsys):
+    model, tokenizer = three_adapters
+    namespace = {}
+    exec("from lorakit.exercises.nb05 import _reference_pick\n"
+         "def copied(peft_model, tok, validation):\n"
+         "    return _reference_pick(peft_model, tok)[0]", namespace)
+    assert check_choose_merge(namespace["copied"], model, tokenizer) is False
+    assert "your function calls the checker's own pick" in line(capsys)
