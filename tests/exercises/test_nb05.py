@@ -168,15 +168,12 @@ def test_choose_merge_malformed_answers(three_adapters, answer, match, capsys):
 
 
 def test_choose_merge_is_graded_by_its_test_score(three_adapters, capsys):
-    """Weights of 1 (the notebook's) keep qa and lose lookup; the checker's own grid point passes."""
+    """Weights of 1 (the notebook's) keep qa and lose lookup (the solutions notebook shows a right pick pass)."""
     model, tokenizer = three_adapters
     assert check_choose_merge(lambda m, t, v: {"weights": [1.0, 1.0], "combination_type": "svd"}, model, tokenizer) is False
     out = line(capsys)
     assert "falls more than 10% below the checker's own validation pick" in out, out
     assert re.search(r"lookup \d+%", out)
-    pick = lambda m, t, v: {"weights": [0.7, 0.9], "combination_type": "cat"}
-    assert check_choose_merge(pick, model, tokenizer) is True
-    assert "✓ on test your merge (cat, weights [0.7, 0.9])" in line(capsys)
 
 
 def test_choose_merge_refuses_the_checkers_own_pick(three_adapters, capsys):
