@@ -28,9 +28,8 @@ Importing ``lorakit`` uses the standard library only (the Setup cell imports it 
 anything), and quiets known-harmless messages of the pinned libraries that would otherwise land
 in every notebook's output: bitsandbytes 0.50 logging, on CPUs with AVX-512 BF16, that it could not
 load an optional CPU kernel from the Hugging Face hub's ``kernels-community`` repository (it then uses
-its own CPU kernels), the ``kernels`` package noting, when ``HF_HUB_OFFLINE=1``, that it skips that
-kernel's publisher check, and transformers 5 warning that PEFT 0.21
-reads the deprecated ``is_gradient_checkpointing``.
+its own CPU kernels) and, offline, the ``kernels`` package's "Skipping publisher trust check" for that
+same kernel, and transformers 5 warning that PEFT 0.21 reads the deprecated ``is_gradient_checkpointing``.
 """
 import logging
 import warnings

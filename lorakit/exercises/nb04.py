@@ -7,6 +7,11 @@ Exercise 2, ``paged_bytes(numels, optimizer)``: how many optimizer-state bytes b
 paged (unified) memory, for trainable tensors of the given sizes.
 Exercise 3, ``choose_setup(model_name, gpu_gib)``: the fine-tuning method and optimizer closest to
 full fine-tuning that fits a GPU.
+Exercise 4, ``my_qlora(model_id)`` and ``predict_qlora(model_name, lora_config)``: the real thing.
+The learner's own QLoRA (``BitsAndBytesConfig``, ``prepare_model_for_kbit_training``, a ``LoraConfig``
+of their choosing) is applied to the shipped model and trained for one step; the learner's prediction
+of its trainable weights must be exact there, and of its training memory on a 7B-70B architecture of
+their choice (``data/architectures/``) within 15% of the estimator.
 
 Each checker compares with :mod:`lorakit.memory.estimate` (itself checked against measured bytes)
 and names the usual slip when the answer is wrong. Exercise 3 runs the learner's function with the
@@ -14,12 +19,19 @@ notebook's estimator unavailable: the estimate is the learner's own (exercise 1'
 """
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 
+import torch
+
+from lorakit.count.lora import count_lora, lora_parameter_count, lora_table
 from lorakit.memory.estimate import (MIN_8BIT_SIZE, OPTIM_8BIT_BLOCKSIZE, PAGED_MIN_NUMEL, TrainingSetup,
-                                     estimate_footprint, footprint_table, smallest_gpu)
-from lorakit.exercises import call, exercise, without
+                                     activation_bytes, estimate_footprint, estimate_optimizer_states,
+                                     footprint_table, smallest_gpu)
+from lorakit.exercises import call, exercise, named_slip, without
 
 # ---------------------------------------------------------------- exercise 1: QLoRA bytes by hand
 
@@ -73,7 +85,8 @@ def check_qlora_bytes(qlora_bytes: Callable) -> str:
                 raise AssertionError(f"{part}: {message}")
         raise AssertionError(f"{part} is {value / 1e9:.3f} GB; expected {want[part] / 1e9:.3f} GB")
     total = sum(want.values())
-    return f"Llama-2-13B QLoRA without activations: {total / 1e9:.2f} GB (the arithmetic of lorakit.memory.estimate.estimate_footprint)"
+    return (f"Llama-2-13B QLoRA without activations: {total / 1e9:.2f} GB (estimate_footprint's arithmetic with "
+            "kbit_upcast=False; PEFT's prepare_model_for_kbit_training upcasts n_other to float32, 4 bytes)")
 
 
 # ---------------------------------------------------------------- exercise 2: what gets paged
@@ -146,9 +159,11 @@ def reference_choice(model_name: str, gpu_gib: float, **setup) -> tuple[str, str
 # what the notebook imports that computes exercise 3's answer (and the checker's own reference)
 ESTIMATORS = {"estimate_footprint": estimate_footprint, "footprint_table": footprint_table,
               "smallest_gpu": smallest_gpu, "reference_choice": reference_choice}
+# something fits in each, and each verdict is the same whether n_other is counted in 16 or 32 bits and the
+# activations are counted or left out (tests/exercises/test_nb04.py checks this margin)
 CHOICE_CASES = [("HuggingFaceTB/SmolLM2-360M", 16), ("meta-llama/Llama-2-7b-hf", 24),
                 ("meta-llama/Llama-2-13b-hf", 16), ("meta-llama/Llama-2-13b-hf", 48),
-                ("huggyllama/llama-30b", 24), ("huggyllama/llama-65b", 48)]  # something fits in each
+                ("meta-llama/Llama-2-13b-hf", 80), ("huggyllama/llama-30b", 48), ("huggyllama/llama-65b", 48)]
 
 
 @exercise(3)
@@ -171,7 +186,8 @@ def check_choose_setup(choose_setup: Callable) -> str:
         if PREFERENCE.index(got) < PREFERENCE.index(want):
             raise AssertionError(f"{name} on {gib} GiB: {got} needs about {total / 2**30:.1f} GiB, it does not "
                                  "fit (compare bytes with gpu_gib * 2**30; did you count the gradients and both "
-                                 "AdamW states of everything that trains?)")
+                                 "AdamW states of everything that trains, the activations, and QLoRA's unquantized "
+                                 "weights in float32?)")
         raise AssertionError(f"{name} on {gib} GiB: {want} fits and is closer to full fine-tuning than {got} "
                              f"(which needs about {total / 2**30:.1f} GiB): is a part counted twice, or in "
                              "32 bits where it is 16 or 4?")
@@ -179,5 +195,190 @@ def check_choose_setup(choose_setup: Callable) -> str:
             "(leave headroom in practice: the CUDA context and temporaries are not in it)")
 
 
-__all__ = ["ESTIMATORS", "check_choose_setup", "check_paged_bytes", "check_qlora_bytes", "reference_choice",
-           "reference_paged_bytes", "reference_qlora_bytes"]
+# ---------------------------------------------------------------- exercise 4: your own QLoRA, for real
+
+SHIPPED = "tiny-lm"
+LARGE_CONFIGS = ("meta-llama/Llama-2-7b-hf", "mistralai/Mistral-7B-v0.1", "meta-llama/Llama-2-13b-hf",
+                 "huggyllama/llama-30b", "huggyllama/llama-65b", "meta-llama/Llama-2-70b-hf")
+NOTEBOOK_TARGETS = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
+NOTEBOOK_RANK = 16            # §2: all-linear at r = 16
+MEMORY_TOLERANCE = 0.15
+
+
+def qlora_setup(lora_config) -> TrainingSetup:
+    """Exercise 4's setting for a ``LoraConfig``: QLoRA as PEFT runs it, batch 1 × 512 tokens, paged AdamW
+    32-bit, gradient checkpointing, bf16 compute, float32 adapters, unquantized weights upcast to float32."""
+    targets = lora_config.target_modules
+    if isinstance(targets, str) and targets.lower() != "all-linear":
+        raise AssertionError(f"target_modules={targets!r} is a pattern; give a list of module names "
+                             "(e.g. [\"q_proj\", \"v_proj\"]) or \"all-linear\"")
+    targets = targets if isinstance(targets, str) else tuple(sorted(targets))
+    return TrainingSetup(method="qlora", r=int(lora_config.r), target_modules=targets)
+
+
+def reference_prediction(model_name: str, lora_config) -> dict[str, float]:
+    """The answer to exercise 4's prediction: ``{"trainable": LoRA weights, "bytes": one step's memory}``."""
+    fp = estimate_footprint(model_name, qlora_setup(lora_config))
+    return {"trainable": int(fp.lora_weights) // 4, "bytes": fp.total}
+
+
+# what computes exercise 4's prediction for the learner (the estimator, the counters built on it)
+PREDICTORS = {**ESTIMATORS, "reference_prediction": reference_prediction, "activation_bytes": activation_bytes,
+              "estimate_optimizer_states": estimate_optimizer_states, "count_lora": count_lora,
+              "lora_parameter_count": lora_parameter_count, "lora_table": lora_table}
+
+
+def _memory_slips(model_name: str, lora_config) -> dict[str, float]:
+    """Totals that the usual slips give, each with and without the activations."""
+    setup = qlora_setup(lora_config)
+    ref = estimate_footprint(model_name, setup)
+    n_lora = ref.lora_weights / 4
+    slips = {
+        "the unquantized weights (embeddings, norms, lm_head) are float32 after prepare_model_for_kbit_training, "
+        "not 16-bit": estimate_footprint(model_name, replace(setup, kbit_upcast=False)),
+        "PEFT keeps the LoRA weights, and so their gradients, in float32 (4 bytes), not bf16":
+            estimate_footprint(model_name, replace(setup, adapter_dtype="bf16")),
+        "paged_adamw_32bit keeps two float32 states per LoRA weight (8 bytes), not 8-bit ones":
+            estimate_footprint(model_name, replace(setup, optimizer="paged_adamw_8bit")),
+        "that is LoRA on a 16-bit base: QLoRA stores the decoder's linear weights in NF4 (about 4.127 bits)":
+            estimate_footprint(model_name, replace(setup, method="lora")),
+        "4 bytes per LoRA weight are missing: a float32 gradient each, and AdamW's TWO float32 states":
+            replace(ref, optimizer_states=ref.optimizer_states - 4 * n_lora),
+    }
+    out = {}
+    for message, fp in slips.items():
+        out[message] = fp.total
+        out[message + " "] = fp.total - fp.activations      # the same slip, activations left out
+    out["those are bits, not bytes"] = 8 * ref.total
+    out["those are bits, not bytes "] = 8 * (ref.total - ref.activations)
+    return out
+
+
+def _other_config(model_name: str) -> str:
+    """A second large architecture, so a prediction that only knows the learner's model is caught."""
+    return "mistralai/Mistral-7B-v0.1" if model_name == "meta-llama/Llama-2-13b-hf" else "meta-llama/Llama-2-13b-hf"
+
+
+def _record_batch(tokenizer, n: int = 8) -> dict[str, torch.Tensor]:
+    """A training batch of the record task (notebook 04 trained qa)."""
+    from lorakit.data.tasks import TASKS
+    from lorakit.training.loop import collate, encode_pairs
+
+    task = TASKS["record"]
+    pairs = [task.format_example(e) for e in task.make_split("train", n)]
+    return collate(encode_pairs(tokenizer, pairs), tokenizer.pad_token_id)
+
+
+def _check_model(model) -> tuple[object, int]:
+    """The checks on the learner's PEFT model; returns (its LoraConfig, its trainable weights)."""
+    import bitsandbytes as bnb
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        raise AssertionError(f"my_qlora returned a {type(model).__name__}: return get_peft_model's result, the "
+                             "PEFT model")
+    four_bit = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    if not four_bit:
+        raise AssertionError("no layer is in 4 bits: load with quantization_config=BitsAndBytesConfig(load_in_4bit="
+                             "True, ...)")
+    kinds = {m.weight.quant_type for m in four_bit}
+    if kinds != {"nf4"}:
+        raise AssertionError(f"the 4-bit layers use {sorted(kinds)}: bitsandbytes' default is FP4, ask for "
+                             "bnb_4bit_quant_type=\"nf4\" by name")
+    if not all(getattr(m.weight.quant_state, "nested", False) for m in four_bit):
+        raise AssertionError("double quantization is off: the block scales stay float32 "
+                             "(bnb_4bit_use_double_quant=True)")
+    for name, p in model.named_parameters():
+        if p.dtype != torch.uint8 and "lora_" not in name and p.dtype != torch.float32:
+            raise AssertionError(f"{name} is {str(p.dtype).replace('torch.', '')}: prepare_model_for_kbit_training "
+                                 "casts the unquantized weights to float32 (did you skip it?)")
+    trains = [name for name, p in model.named_parameters() if p.requires_grad]
+    if not trains:
+        raise AssertionError("nothing trains: attach LoRA with get_peft_model after preparing the model")
+    if any("lora_" not in name for name in trains):
+        other = next(name for name in trains if "lora_" not in name)
+        raise AssertionError(f"{other} trains too: only the LoRA weights should (no modules_to_save, bias='none')")
+    config = model.peft_config[model.active_adapter]
+    targets = config.target_modules
+    same = (isinstance(targets, str) and targets.lower() == "all-linear") or set(targets or ()) == NOTEBOOK_TARGETS
+    if same and config.r == NOTEBOOK_RANK:
+        raise AssertionError("that is the notebook's LoRA (every linear layer, r = 16): choose your own targets "
+                             "or rank")
+    return config, sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _one_step(model) -> float:
+    """One real training step of the learner's model on a record batch; returns the loss."""
+    import bitsandbytes as bnb
+    from lorakit.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(SHIPPED)
+    batch = _record_batch(tokenizer)
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    before = {n: p.detach().clone() for n, p in params.items()}
+    opt = bnb.optim.PagedAdamW32bit(list(params.values()), lr=1e-3)
+    model.train()
+    loss = model(**batch, use_cache=False).loss
+    if not torch.isfinite(loss):
+        raise AssertionError(f"the first training step's loss is {loss.item()}: the model is not trainable as set up")
+    loss.backward()
+    missing = [n for n, p in params.items() if p.grad is None]
+    if missing:
+        raise AssertionError(f"{missing[0]} got no gradient in a training step (is the LoRA layer on the path?)")
+    opt.step()
+    if not any((p.detach() != before[n]).any() for n, p in params.items() if "lora_B" in n):
+        raise AssertionError("one optimizer step left every lora_B unchanged: the adapter does not train")
+    return loss.item()
+
+
+def _prediction(predict_qlora: Callable, name: str, config) -> tuple[int, float]:
+    with without(predict_qlora, PREDICTORS), warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # PEFT on a meta model: "base_model_name_or_path was renamed"
+        got = call(predict_qlora, name, copy.deepcopy(config))
+    if not isinstance(got, dict) or not {"trainable", "bytes"} <= set(got):
+        raise AssertionError(f"predict_qlora returns a dict {{\"trainable\": ..., \"bytes\": ...}}, got {got!r}")
+    trainable, total = got["trainable"], got["bytes"]
+    for key, value in (("trainable", trainable), ("bytes", total)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise AssertionError(f"{key} must be a number, got {value!r}")
+    return trainable, float(total)
+
+
+@exercise(4)
+def check_my_qlora(my_qlora: Callable, predict_qlora: Callable, model_name: str | None = None) -> str:
+    """Check the learner's QLoRA on the shipped model (one real training step) and their predictions of
+    its trainable weights (exact) and of its memory on ``model_name`` (within 15% of the estimator)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = call(my_qlora, SHIPPED)
+        config, n_trainable = _check_model(model)
+        loss = _one_step(model)
+    predicted, _ = _prediction(predict_qlora, SHIPPED, config)
+    if predicted != n_trainable:
+        hint = ""
+        if predicted * 2 == n_trainable or abs(predicted - n_trainable / 2) < n_trainable * 0.2:
+            hint = " (count both factors: A is r x in, B is out x r)"
+        raise AssertionError(f"on the shipped model your LoRA trains {n_trainable:,d} weights; you predicted "
+                             f"{predicted:,d}{hint}")
+    if model_name not in LARGE_CONFIGS:
+        raise AssertionError(f"model_name is {model_name!r}: choose one of {list(LARGE_CONFIGS)} (data/architectures/)")
+    lines = []
+    for name in (model_name, _other_config(model_name)):
+        want = reference_prediction(name, config)
+        trainable, total = _prediction(predict_qlora, name, config)
+        if trainable != want["trainable"]:
+            raise AssertionError(f"{name}: your LoRA has {want['trainable']:,d} weights there; you predicted "
+                                 f"{trainable:,d} (mind grouped-query attention: k_proj and v_proj can be narrower)")
+        error = total / want["bytes"] - 1
+        if abs(error) > MEMORY_TOLERANCE:
+            slip = named_slip(total, _memory_slips(name, config), same=lambda a, b: math.isclose(a, b, rel_tol=0.02))
+            raise AssertionError(f"{name}: you predicted {total / 2**30:.2f} GiB, the estimator {want['bytes'] / 2**30:.2f} "
+                                 f"GiB ({error:+.0%}, more than 15% off)" + (f": {slip.strip()}" if slip else ""))
+        lines.append(f"{name.split('/')[-1]} {total / 2**30:.2f} GiB ({error:+.1%})")
+    return (f"your QLoRA (r = {config.r}, {n_trainable:,d} LoRA weights on the shipped model) trained a step on the "
+            f"record task (loss {loss:.2f}); predictions within 15% of the estimator: {', '.join(lines)}")
+
+
+__all__ = ["ESTIMATORS", "LARGE_CONFIGS", "PREDICTORS", "check_choose_setup", "check_my_qlora", "check_paged_bytes",
+           "check_qlora_bytes", "qlora_setup", "reference_choice", "reference_paged_bytes", "reference_prediction",
+           "reference_qlora_bytes"]

@@ -9,18 +9,28 @@ by ``prompt.startswith`` is refused there), and then, on the
 shipped model, by the scores of one ``generate(..., adapter_names=...)`` call on *validation* prompts
 (so the test split the notebook reports stays untouched).
 
+Exercise 3, ``choose_merge(peft_model, tokenizer, validation)``: the real thing. The learner merges the
+``qa`` and ``lookup`` adapters with PEFT's ``add_weighted_adapter``, choosing the weights (and the
+combination type, density) on the *validation* examples they are given; the checker builds the choice
+once and scores it on test (the test split cannot be made while the learner's function runs), next to
+its own pick from a small validation grid. On the shipped model no weights keep both tasks at 80%:
+the bar is the weaker task's score, within 10 points of the checker's pick.
+
 Each checker compares with :mod:`lorakit.lora.combine` or a fresh evaluation and names the usual
 slip when the answer is wrong.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 from lorakit.lora.combine import combine_linear, delta_weight
-from lorakit.exercises import call, exercise, named_slip
+from lorakit.exercises import call, exercise, named_slip, without
 
 # ---------------------------------------------------------------- exercise 1: linear on ΔW
 
@@ -175,4 +185,159 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
     return f"all {len(prompts) + len(messy)} prompts routed right; one mixed batch keeps every task: {shown}"
 
 
-__all__ = ["BASE", "PREAMBLE", "EXERCISE_2_BAR", "EXERCISE_2_PER_TASK", "check_linear_delta", "check_route"]
+
+# ---------------------------------------------------------------- exercise 3: merge weights chosen on validation
+
+MERGE_PAIR = ("qa", "lookup")        # the pair that keeps most of both on the shipped model (measured on validation)
+MERGE_N_VALIDATION = 40              # validation examples per task handed to the learner
+MERGE_N_TEST = 100                   # test examples per task the checker scores the choice on (as §3)
+MERGE_POINTS = 0.10                  # the weaker task within 10 points of the checker's own pick
+# the checker's own pick comes from this grid, chosen on the same validation examples: on the shipped model cat
+# and svd at weights near (0.7, 0.9) kept about half of each task on validation (40 examples a task), the most
+# of any pair and type tried while writing this exercise (528 settings, weights 0.3-1.2: qa+record and qa+lookup
+# with cat, svd, linear, ties, ties_svd, magnitude_prune_svd; record+lookup with cat and part of svd: at most
+# about 30% on its weaker task); at weights of 1 qa keeps over 80% and lookup drops to about 10%
+REFERENCE_GRID = [{"weights": [a, 0.9], "combination_type": "cat"} for a in (0.6, 0.7, 0.8)]
+
+
+class TestSplitTouched(Exception):
+    """Raised when the learner's function asks for a task's test split while choosing."""
+
+
+@contextlib.contextmanager
+def _validation_only(fn: Callable) -> Iterator[None]:
+    """While ``fn`` runs, asking any task for its ``"test"`` split raises :class:`TestSplitTouched`."""
+    from lorakit.data import tasks as tasks_module
+
+    originals = {name: task.make_split for name, task in tasks_module.TASKS.items()}
+
+    def guarded(make_split):
+        def make(split, *args, **kwargs):
+            if split == "test":
+                raise TestSplitTouched("choose on the validation examples you are given: the test split is "
+                                       "scored once, by the checker")
+            return make_split(split, *args, **kwargs)
+        return make
+
+    by_id = {id(f): guarded(f) for f in originals.values()}
+    saved = []
+    spaces = [getattr(fn, "__globals__", {})] + [vars(m) for n, m in list(sys.modules.items())
+                                                 if m is not None and n.startswith("lorakit.data")]
+    for ns in spaces:
+        for key, value in list(ns.items()):
+            if id(value) in by_id:
+                saved.append((ns, key, value))
+                ns[key] = by_id[id(value)]
+    saved_tasks = dict(tasks_module.TASKS)
+    for name, task in saved_tasks.items():
+        tasks_module.TASKS[name] = dataclasses.replace(task, make_split=by_id[id(task.make_split)])
+    try:
+        yield
+    finally:
+        tasks_module.TASKS.update(saved_tasks)
+        for ns, key, value in reversed(saved):
+            ns[key] = value
+
+
+def _merge_scores(peft_model, tokenizer, choice: dict, examples: dict, name: str = "exercise_3_merge") -> dict:
+    """Exact match per task of ``choice`` built with ``add_weighted_adapter`` (removed again afterwards)."""
+    from lorakit.studies.adapters import mean, score_tasks
+
+    active = peft_model.active_adapter
+    kwargs = {"combination_type": choice["combination_type"]}
+    if choice.get("density") is not None:
+        kwargs["density"] = choice["density"]
+    torch.manual_seed(0)                  # the dare types drop entries at random
+    peft_model.add_weighted_adapter(list(MERGE_PAIR), [float(w) for w in choice["weights"]], name, **kwargs)
+    try:
+        peft_model.set_adapter(name)
+        return {t: mean(v) for t, v in score_tasks(peft_model, tokenizer, examples, batch_size=64).items()}
+    finally:
+        peft_model.set_adapter(active)
+        peft_model.delete_adapter(name)
+
+
+_REFERENCE: dict[int, tuple[dict, dict]] = {}
+
+
+def _reference_pick(peft_model, tokenizer) -> tuple[dict, dict]:
+    """The checker's own choice, the best weaker-task score of :data:`REFERENCE_GRID` on validation, and its
+    test scores (computed once per model in a kernel)."""
+    if id(peft_model) not in _REFERENCE:
+        _REFERENCE[id(peft_model)] = _reference_pick_now(peft_model, tokenizer)
+    return _REFERENCE[id(peft_model)]
+
+
+def _reference_pick_now(peft_model, tokenizer) -> tuple[dict, dict]:
+    from lorakit.data.tasks import TASKS
+
+    validation = {t: TASKS[t].make_split("validation", MERGE_N_VALIDATION) for t in MERGE_PAIR}
+    scored = [(min(_merge_scores(peft_model, tokenizer, c, validation).values()), i) for i, c in enumerate(REFERENCE_GRID)]
+    best = REFERENCE_GRID[max(scored)[1]]
+    test = {t: TASKS[t].make_split("test", MERGE_N_TEST) for t in MERGE_PAIR}
+    return best, _merge_scores(peft_model, tokenizer, best, test)
+
+
+def _valid_choice(choice) -> dict:
+    from lorakit.lora.peft import peft_combination_types
+
+    if not isinstance(choice, dict) or not {"weights", "combination_type"} <= set(choice):
+        raise AssertionError("return a dict such as {\"weights\": [w_qa, w_lookup], \"combination_type\": \"svd\"} "
+                             f"(and \"density\" for the ties, dare and magnitude_prune types), got {choice!r}")
+    weights = choice["weights"]
+    if (not isinstance(weights, (list, tuple)) or len(weights) != 2
+            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in weights)):
+        raise AssertionError(f"weights: two numbers, one for qa and one for lookup, got {weights!r}")
+    types = peft_combination_types()
+    if choice["combination_type"] not in types:
+        raise AssertionError(f"combination_type {choice['combination_type']!r} is not one of {types}")
+    density = choice.get("density")
+    needs = not choice["combination_type"] in ("linear", "cat", "svd")
+    if needs and not (isinstance(density, (int, float)) and 0 < density <= 1):
+        raise AssertionError(f"{choice['combination_type']} needs a density in (0, 1], got {density!r}")
+    return {"weights": list(weights), "combination_type": choice["combination_type"],
+            "density": density if needs else None}
+
+
+@exercise(3)
+def check_choose_merge(choose_merge: Callable, peft_model, tokenizer) -> str:
+    """Check ``choose_merge(peft_model, tokenizer, validation) -> {"weights", "combination_type", ...}``.
+
+    ``peft_model`` holds the shipped adapters, named after their tasks. The learner's function gets
+    :data:`MERGE_N_VALIDATION` validation examples of each task of :data:`MERGE_PAIR` and cannot make
+    the test split. The checker then scores the choice once on :data:`MERGE_N_TEST` test examples per
+    task; done when its weaker task is within :data:`MERGE_POINTS` of the checker's own pick
+    (:data:`REFERENCE_GRID`, chosen on the same validation examples).
+    """
+    from lorakit.data.tasks import TASKS
+
+    validation = {t: TASKS[t].make_split("validation", MERGE_N_VALIDATION) for t in MERGE_PAIR}
+    adapters_before, active = set(peft_model.peft_config), peft_model.active_adapter
+    try:
+        with _validation_only(choose_merge), without(choose_merge, {"the checker's own pick (_reference_pick)":
+                                                                    _reference_pick, "_reference_pick_now":
+                                                                    _reference_pick_now}):
+            choice = call(choose_merge, peft_model, tokenizer, {t: list(v) for t, v in validation.items()})
+    finally:                                   # leave the model as it was: the learner's trial adapters go
+        for extra in set(peft_model.peft_config) - adapters_before:
+            peft_model.delete_adapter(extra)
+        peft_model.set_adapter(active)
+    choice = _valid_choice(choice)
+    test = {t: TASKS[t].make_split("test", MERGE_N_TEST) for t in MERGE_PAIR}
+    got = _merge_scores(peft_model, tokenizer, choice, test)
+    best, ref = _reference_pick(peft_model, tokenizer)
+    shown = ", ".join(f"{t} {m:.0%}" for t, m in got.items())
+    ref_shown = ", ".join(f"{t} {m:.0%}" for t, m in ref.items())
+    if min(got.values()) < min(ref.values()) - MERGE_POINTS - 1e-9:
+        weak = min(got, key=got.get)
+        raise AssertionError(f"on test your merge scores {shown}: {weak} falls more than {MERGE_POINTS:.0%} below the "
+                             f"checker's own validation pick ({best['combination_type']}, weights {best['weights']}: "
+                             f"{ref_shown}). Choose by the weaker task on validation, and look between the weights "
+                             "where one task collapses and where the other does")
+    return (f"on test your merge ({choice['combination_type']}, weights {choice['weights']}) keeps {shown}; the checker's "
+            f"own validation pick ({best['combination_type']}, weights {best['weights']}): {ref_shown}. Neither keeps both "
+            "tasks at 80%: a mixed batch (exercise 2) does")
+
+
+__all__ = ["BASE", "PREAMBLE", "EXERCISE_2_BAR", "EXERCISE_2_PER_TASK", "MERGE_PAIR", "REFERENCE_GRID", "TestSplitTouched",
+           "check_choose_merge", "check_linear_delta", "check_route"]

@@ -109,3 +109,141 @@ def test_paged_8bit_scales_slip():
 def test_choice_slips(answer, match):
     with pytest.raises(AssertionError, match=match):
         check_choose_setup(answer)
+
+
+# ---------------------------------------------------------------- exercise 3: verdicts that survive both readings
+
+
+@pytest.mark.parametrize("name,gib", __import__("lorakit.exercises.nb04", fromlist=["CHOICE_CASES"]).CHOICE_CASES)
+def test_choice_cases_do_not_depend_on_the_upcast_or_the_activations(name, gib):
+    """Review 26, finding 1: 16-bit or float32 unquantized weights, activations counted or not: one verdict."""
+    from lorakit.exercises.nb04 import reference_choice
+    from lorakit.memory.estimate import TrainingSetup, estimate_footprint
+
+    def choice(upcast, activations):
+        for method, optimizer in PREFERENCE:
+            fp = estimate_footprint(name, TrainingSetup(method=method, optimizer=optimizer, kbit_upcast=upcast))
+            if fp.total - (0 if activations else fp.activations) <= gib * 2**30:
+                return method, optimizer
+    verdicts = {choice(u, a) for u in (True, False) for a in (True, False)}
+    assert verdicts == {reference_choice(name, gib)}, (name, gib, verdicts)
+
+
+# ---------------------------------------------------------------- exercise 4: your own QLoRA, for real
+
+from lorakit.exercises.nb04 import check_my_qlora  # noqa: E402
+
+_BUILT = {}
+
+
+def qlora(model_id, *, r=8, targets=("q_proj", "v_proj", "down_proj"), quant_type="nf4", double=True,
+          dtype=torch.float32, prepare=True, peft=True):
+    """A learner's my_qlora, with one thing changed at a time (built once per variant)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
+    from lorakit.models.loading import load_model
+
+    key = (model_id, r, targets, quant_type, double, dtype, prepare, peft)
+    if key not in _BUILT:
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type, bnb_4bit_use_double_quant=double,
+                                   bnb_4bit_compute_dtype=dtype) if quant_type else None
+        model = load_model(model_id, dtype=dtype, **({"quantization_config": quant} if quant else {}))
+        if prepare:
+            model = prepare_model_for_kbit_training(model)
+        if peft:
+            config = LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets) if isinstance(targets, tuple)
+                                else targets, lora_dropout=0.0, task_type="CAUSAL_LM")
+            model = get_peft_model(model, config)
+        _BUILT[key] = model
+    return _BUILT[key]
+
+
+def _parts(model_name, lora_config):
+    from peft import get_peft_model
+
+    model = meta_model(model_name)
+    head = model.get_output_embeddings()
+    n_q = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head)
+    n_other = sum(p.numel() for p in model.parameters()) - n_q
+    n_lora = sum(p.numel() for p in get_peft_model(model, lora_config).parameters() if p.requires_grad)
+    return n_q, n_other, n_lora
+
+
+def right_prediction(model_name, lora_config):
+    """As the solutions notebook: PEFT on the meta copy counts; exercise 1's parts, n_other in float32."""
+    n_q, n_other, n_lora = _parts(model_name, lora_config)
+    return {"trainable": n_lora, "bytes": n_q * (4 + 8 / 64 + 32 / (64 * 256)) / 8 + 4 * n_other + 16 * n_lora}
+
+
+def test_my_qlora_right_answer_passes(capsys):
+    assert check_my_qlora(qlora, right_prediction, "mistralai/Mistral-7B-v0.1")
+    out = capsys.readouterr().out
+    assert "✓" in out and "record task" in out and "Llama-2-13b-hf" in out, out
+
+
+def test_my_qlora_stub_is_not_done(capsys):
+    set_strict(False)
+    assert check_my_qlora(lambda model_id: None, right_prediction, "meta-llama/Llama-2-7b-hf") is False
+    assert "Exercise 4: not done yet" in capsys.readouterr().out
+    assert check_my_qlora(qlora, lambda name, config: None, "meta-llama/Llama-2-7b-hf") is False
+
+
+@pytest.mark.parametrize("variant,match", [
+    ({"quant_type": "fp4"}, "FP4"),
+    ({"double": False}, "double quantization"),
+    ({"dtype": torch.bfloat16, "prepare": False}, "casts the unquantized weights to float32"),
+    ({"quant_type": None, "prepare": False}, "no layer is in 4 bits"),
+    ({"peft": False}, "get_peft_model"),
+    ({"r": 16, "targets": "all-linear"}, "the notebook's LoRA"),
+])
+def test_my_qlora_setup_slips(variant, match):
+    with pytest.raises(AssertionError, match=match):
+        check_my_qlora(lambda model_id: qlora(model_id, **variant), right_prediction, "meta-llama/Llama-2-7b-hf")
+
+
+def test_my_qlora_trainable_count_slip():
+    def only_a(model_name, lora_config):
+        got = right_prediction(model_name, lora_config)
+        return {**got, "trainable": got["trainable"] // 2}
+    with pytest.raises(AssertionError, match="count both factors"):
+        check_my_qlora(qlora, only_a, "meta-llama/Llama-2-7b-hf")
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (lambda n_q, n_other, n_lora: n_q * 4.127 / 8 + 2 * n_other + 16 * n_lora, "float32 after prepare"),
+    (lambda n_q, n_other, n_lora: 8 * (n_q * 4.127 / 8 + 4 * n_other + 16 * n_lora), "bits, not bytes"),
+    (lambda n_q, n_other, n_lora: 2 * (n_q + n_other) + 16 * n_lora, "16-bit base"),
+])
+def test_my_qlora_memory_slips(wrong, match):
+    def predict(model_name, lora_config):
+        parts = _parts(model_name, lora_config)
+        return {"trainable": parts[2], "bytes": wrong(*parts)}
+    # Llama-2-7B, q/v/down at r = 8: 16-bit n_other without activations is over 15% off
+    with pytest.raises(AssertionError, match=match):
+        check_my_qlora(qlora, predict, "meta-llama/Llama-2-7b-hf")
+
+
+def test_my_qlora_refuses_the_estimator_and_other_names(capsys):
+    from lorakit.memory.estimate import TrainingSetup, estimate_footprint
+
+    def shortcut(model_name, lora_config):
+        fp = estimate_footprint(model_name, TrainingSetup(r=lora_config.r, target_modules=tuple(lora_config.target_modules)))
+        return {"trainable": int(fp.lora_weights) // 4, "bytes": fp.total}
+    set_strict(False)
+    assert check_my_qlora(qlora, shortcut, "meta-llama/Llama-2-7b-hf") is False
+    assert "which computes the answer for you" in capsys.readouterr().out
+    set_strict(True)
+    with pytest.raises(AssertionError, match="choose one of"):
+        check_my_qlora(qlora, right_prediction, "HuggingFaceTB/SmolLM2-135M")
+
+
+def test_my_qlora_a_prediction_for_one_model_only_is_caught():
+    known = {}
+
+    def hard_coded(model_name, lora_config):
+        if model_name in ("tiny-lm", "meta-llama/Llama-2-7b-hf"):
+            known[model_name] = right_prediction(model_name, lora_config)
+            return known[model_name]
+        return known["meta-llama/Llama-2-7b-hf"]
+    with pytest.raises(AssertionError, match="Llama-2-13b-hf"):
+        check_my_qlora(qlora, hard_coded, "meta-llama/Llama-2-7b-hf")

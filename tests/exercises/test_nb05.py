@@ -1,6 +1,7 @@
 """The notebook-05 checkers: ✓ for right answers, "not done yet" for the stub, the slip named for
 wrong ones, and an AssertionError for anything but ✓ in strict mode (the solutions notebook)."""
 import math
+import re
 
 import pytest
 import torch
@@ -97,3 +98,89 @@ def test_routing_slips_are_named(route, match, capsys):
 def test_routing_stub_is_not_done(capsys):
     assert check_route(lambda p: None, shipped=False) is False
     assert "not done yet" in line(capsys)
+
+
+# ---------------------------------------------------------------- exercise 3: merge weights chosen on validation
+
+from lorakit.exercises import nb05  # noqa: E402
+from lorakit.exercises.nb05 import check_choose_merge  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def three_adapters():
+    from peft import PeftModel
+    from lorakit.models.loading import load
+    from lorakit.studies.adapters import adapter_path
+
+    base, tokenizer, _ = load(None, quiet=True)
+    model = PeftModel.from_pretrained(base, adapter_path("qa"), adapter_name="qa")
+    for t in ("record", "lookup"):
+        model.load_adapter(adapter_path(t), adapter_name=t)
+    return model, tokenizer
+
+
+def test_choose_merge_stub_is_not_done(three_adapters, capsys):
+    model, tokenizer = three_adapters
+    assert check_choose_merge(lambda m, t, v: None, model, tokenizer) is False
+    assert line(capsys).startswith("Exercise 3: not done yet: each weight decides")
+
+
+def test_choose_merge_gets_validation_only_and_cannot_make_the_test_split(three_adapters, capsys):
+    model, tokenizer = three_adapters
+    seen = {}
+
+    def peeks(peft_model, tok, validation):
+        seen.update({t: len(v) for t, v in validation.items()})
+        assert validation["qa"] == TASKS["qa"].make_split("validation", len(validation["qa"]))
+        TASKS["lookup"].make_split("test", 10)
+        return {"weights": [1, 1], "combination_type": "svd"}
+    assert check_choose_merge(peeks, model, tokenizer) is False
+    assert "the test split is scored once, by the checker" in line(capsys)
+    assert seen == {"qa": nb05.MERGE_N_VALIDATION, "lookup": nb05.MERGE_N_VALIDATION}
+
+    namespace = {}
+    exec("from lorakit.data.qa import make_split\n"
+         "def imported(peft_model, tok, validation):\n"
+         "    make_split('test', 5)\n"
+         "    return {'weights': [1, 1], 'combination_type': 'svd'}", namespace)
+    assert check_choose_merge(namespace["imported"], model, tokenizer) is False
+    assert "the test split is scored once" in line(capsys)
+    assert len(TASKS["qa"].make_split("test", 3)) == 3          # restored afterwards
+
+
+@pytest.mark.parametrize("answer,match", [
+    ([0.7, 0.9], "return a dict"),
+    ({"weights": [0.7], "combination_type": "svd"}, "two numbers"),
+    ({"weights": [0.7, 0.9], "combination_type": "average"}, "is not one of"),
+    ({"weights": [0.7, 0.9], "combination_type": "ties"}, "needs a density"),
+])
+def test_choose_merge_malformed_answers(three_adapters, answer, match, capsys):
+    model, tokenizer = three_adapters
+    before = set(model.peft_config)
+
+    def leaves_a_trial(peft_model, tok, validation):
+        peft_model.add_weighted_adapter(["qa", "lookup"], [1.0, 1.0], "left_over", combination_type="svd")
+        return answer
+    assert check_choose_merge(leaves_a_trial, model, tokenizer) is False
+    out = line(capsys)
+    assert re.search(match, out), out
+    assert set(model.peft_config) == before and model.active_adapter == "qa"   # the trial adapter was removed
+
+
+def test_choose_merge_is_graded_by_its_test_score(three_adapters, capsys):
+    """Weights of 1 (the notebook's) keep qa and lose lookup (the solutions notebook shows a right pick pass)."""
+    model, tokenizer = three_adapters
+    assert check_choose_merge(lambda m, t, v: {"weights": [1.0, 1.0], "combination_type": "svd"}, model, tokenizer) is False
+    out = line(capsys)
+    assert "falls more than 10% below the checker's own validation pick" in out, out
+    assert re.search(r"lookup \d+%", out)
+
+
+def test_choose_merge_refuses_the_checkers_own_pick(three_adapters, capsys):
+    model, tokenizer = three_adapters
+    namespace = {}
+    exec("from lorakit.exercises.nb05 import _reference_pick\n"
+         "def copied(peft_model, tok, validation):\n"
+         "    return _reference_pick(peft_model, tok)[0]", namespace)
+    assert check_choose_merge(namespace["copied"], model, tokenizer) is False
+    assert "your function calls the checker's own pick" in line(capsys)

@@ -148,6 +148,24 @@ def test_04_3_the_solution_passes(capsys):
     assert "✓" in line(capsys)
 
 
+# ---------------------------------------------------------------- 04 ex. 4: the prediction by the estimator
+
+PREDICT_BY_ESTIMATOR = '''
+from lorakit.memory.estimate import TrainingSetup, estimate_footprint
+
+def predict_qlora(model_name, lora_config):
+    fp = estimate_footprint(model_name, TrainingSetup(r=lora_config.r, target_modules=tuple(lora_config.target_modules)))
+    return {"trainable": int(fp.lora_weights) // 4, "bytes": fp.total}
+'''
+
+
+def test_04_4_predicting_with_estimate_footprint_is_refused(capsys):
+    fn = in_notebook(PREDICT_BY_ESTIMATOR, "predict_qlora")
+    assert nb04.check_my_qlora(solution("04", "my_qlora"), fn, "meta-llama/Llama-2-7b-hf") is False
+    out = line(capsys)
+    assert out.startswith("Exercise 4: not right yet: your function calls estimate_footprint"), out
+
+
 # ---------------------------------------------------------------- 05 ex. 2: routing by the first line
 
 STARTSWITH = '''
