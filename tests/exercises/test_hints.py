@@ -102,6 +102,7 @@ KEY_EXPRESSIONS = {
     "check_rolled_s2_attention": ["-group_size//2", "[H//2:]", "(B*N//G,H,G,D)"],
     "check_interpolated_angles": ["m/factor", "theta**(-2"],
     "check_leak_free_score_flops": ["N/G-1", "2·d", "G/2"],
+    "check_extend_context_yourself": ["rope_parameters=", "\"factor\":4", "[-100]*len(", "PeftModel.from_pretrained"],
 }
 
 
