@@ -284,12 +284,12 @@ def check_extend_context_yourself(extend_context_yourself, tokenizer=None, secon
                                  "the config you pass to from_pretrained")
         raise AssertionError(f"the model computes positions interpolated by {live:g}; the exercise extends the "
                              f"context {FACTOR}x with linear interpolation by {FACTOR}")
-    budget = "" if seconds is not None else f" ({REFERENCE_STEPS} reference training steps on this machine)"
+    budget = "" if seconds is not None else f", {REFERENCE_STEPS} reference training steps on this machine"
     if seconds is None:
         seconds = REFERENCE_STEPS * _reference_step_seconds()
     if elapsed > seconds:
         raise AssertionError(f"your function took {elapsed:.0f} s, over the budget of {seconds:.0f} s{budget}: "
-                             "fewer steps or a higher learning rate")
+                             "fewer steps, or a higher learning rate")
     result = passkey_accuracy(tuned, tokenizer, heldout, batch_size=25)
     acc = result["accuracy"]
     if acc < bar:
