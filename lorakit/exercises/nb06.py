@@ -5,6 +5,10 @@ Exercise 2, ``merged_zeros_mean_pool(zeros, scales, A, B, scaling, group_size)``
 merging an adapter trained with *mean* pooling (the paper's code, ``nn.AvgPool1d``), derived by hand.
 Exercise 3, ``max_update_rank(out_features, in_features, r, group_size)``: the largest rank a QA-LoRA
 update ΔW can have.
+Exercise 4, ``pick_format(weights, budget)``: the real thing. Measure, with the notebook's quantizer,
+the storage and the round-trip error of every format (2, 3 or 4 bits; groups of 16 to 128) on real
+weights, and return the format that fits a bits-per-weight budget with the least error. Graded by
+the checker's own measurement on the shipped model's weights and on a layer with outliers.
 
 Each checker tries the learner's function on a few inputs, compares with :mod:`lorakit.qalora`, and
 when the answer is wrong recognises the usual slips (mean instead of sum, strided groups, the sign of
@@ -12,6 +16,7 @@ the shift, the factor of the group size, a forgotten bound) and names them.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -166,4 +171,135 @@ def check_max_update_rank(max_update_rank: Callable) -> str:
     return "rank ≤ min(r, in_features // group_size, out_features); with one group per row that is 1"
 
 
-__all__ = ["check_max_update_rank", "check_merged_zeros_mean_pool", "check_pool_groups"]
+# ---------------------------------------------------------------- exercise 4: a format for a bit budget
+
+BIT_WIDTHS = (2, 3, 4)
+GROUP_SIZES = (16, 32, 64, 128)
+FLOAT16_BITS = 16          # a merged QA-LoRA model stores each group's scale and (real-valued) zero in float16
+# (weights, budget) the checker asks about: the shipped model at two budgets, then a layer with outliers
+BUDGETS = (("shipped", 4.0), ("shipped", 4.7), ("outliers", 5.0))
+
+
+def _shipped_weights() -> dict[str, torch.Tensor]:
+    """Every linear layer's weight of the shipped model but the head (the layers the notebook quantizes)."""
+    from lorakit.lora import find_targets
+    from lorakit.models.loading import load_model
+
+    model = load_model("tiny-lm", dtype=torch.float32, device="cpu")
+    return {n: model.get_submodule(n).weight.detach().clone() for n in find_targets(model, "all-linear")}
+
+
+def _outlier_weights() -> dict[str, torch.Tensor]:
+    """A 256 x 512 layer whose weights are small, but one in 128 (on average) is 100 times larger."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(256, 512, generator=gen) * 0.02
+    w[torch.rand(w.shape, generator=gen) < 1 / 128] *= 100
+    return {"outliers": w}
+
+
+def _bits_with_zeros(bits: int, group_size: int, zero_bits: int = FLOAT16_BITS) -> float:
+    """The checker's count: each weight's code, plus its share of its group's float16 scale and zero."""
+    return bits + (FLOAT16_BITS + zero_bits) / group_size
+
+
+def _measure_formats(weights: dict[str, torch.Tensor]) -> dict[tuple[int, int], tuple[float, float]]:
+    """(bits, group_size) -> (stored bits per weight, squared round-trip error summed over every weight).
+
+    Storage is counted from the tensors the quantizer returns (codes, scales, zeros), not from a formula.
+    """
+    from lorakit.qalora import dequantize_groupwise, quantize_groupwise
+
+    out = {}
+    for bits in BIT_WIDTHS:
+        for g in GROUP_SIZES:
+            stored = n_weights = 0
+            error = 0.0
+            for w in weights.values():
+                q = quantize_groupwise(w, bits, g)
+                stored += q.codes.numel() * bits + (q.scales.numel() + q.zeros.numel()) * FLOAT16_BITS
+                n_weights += w.numel()
+                error += (dequantize_groupwise(*q) - w.float()).pow(2).sum().item()
+            out[(bits, g)] = (stored / n_weights, error)
+    return out
+
+
+@functools.cache
+def _cases() -> tuple[dict, dict]:
+    """The weights the checker asks about, and its own measurement of every format on them (computed once)."""
+    sources = {"shipped": _shipped_weights(), "outliers": _outlier_weights()}
+    return sources, {name: _measure_formats(w) for name, w in sources.items()}
+
+
+def _best(table: dict, fits: Callable[[tuple[int, int]], bool]) -> tuple[int, int] | None:
+    ok = [k for k in table if fits(k)]
+    return min(ok, key=lambda k: table[k][1]) if ok else None
+
+
+def _as_format(got) -> tuple[int, int]:
+    if isinstance(got, (tuple, list)) and len(got) == 2:
+        try:
+            pair = tuple(int(v.item() if isinstance(v, torch.Tensor) else v) for v in got)
+        except (TypeError, ValueError):
+            pair = None
+        if pair is not None and all(not isinstance(v, bool) and float(v) == p for v, p in zip(
+                (v.item() if isinstance(v, torch.Tensor) else v for v in got), pair)):
+            return pair
+    raise AssertionError(f"pick_format must return a pair of ints (bits, group_size), e.g. (4, 64); got {got!r}")
+
+
+@exercise(4)
+def check_pick_format(pick_format: Callable) -> str:
+    """``pick_format(weights, budget) -> (bits, group_size)``, judged by the checker's own measurement."""
+    from lorakit.qalora import groupwise
+    from lorakit.studies import qalora_compare
+
+    helpers = {"lorakit.qalora.groupwise_bits": groupwise.groupwise_bits,        # cell 5 imports it
+               "lorakit.studies.qalora_compare.linear_storage_bits": qalora_compare.linear_storage_bits,
+               "lorakit.exercises.nb06._measure_formats": _measure_formats}      # the checker's own answer
+    sources, tables = _cases()
+    done = []
+    for name, budget in BUDGETS:
+        weights = {k: v.clone() for k, v in sources[name].items()}
+        with without(pick_format, helpers):
+            got = _as_format(call(pick_format, weights, budget))
+        if any(not torch.equal(weights[k], sources[name][k]) for k in weights):
+            raise AssertionError("pick_format changed the weights it was given; quantize copies, not the originals")
+        table = tables[name]
+        where = ("the shipped model's weights" if name == "shipped" else
+                 "a layer with outliers (one weight in 128 is 100 times larger)")
+        expected = _best(table, lambda k: table[k][0] <= budget + 1e-9)
+        if got == expected:
+            done.append((name, budget, got))
+            continue
+        if got not in table:
+            raise AssertionError(f"{got} is not one of the candidates: bits in {BIT_WIDTHS}, group sizes in "
+                                 f"{GROUP_SIZES}")
+        bpw, err = table[got]
+        fits = lambda k: table[k][0] <= budget + 1e-9   # noqa: E731
+        slips = {
+            "each weight also carries its share of its group's scale and zero point (a float16 each)":
+                _best(table, lambda k: k[0] <= budget),
+            "a merged QA-LoRA model's zero points are real numbers, stored in float16 like the scales, not as "
+            "b-bit integers": _best(table, lambda k: _bits_with_zeros(*k, zero_bits=k[0]) <= budget + 1e-9),
+            "a format that stores exactly the budget's number of bits fits it (<=, not <)":
+                _best(table, lambda k: table[k][0] < budget - 1e-9),
+            "more bits is not always the better use of the budget: measure the error of every format that fits, "
+            "and keep the smallest": max(filter(fits, table), key=lambda k: (k[0], -k[1])),
+        }
+        message = named_slip(got, slips)
+        if bpw > budget + 1e-9:
+            raise AssertionError(f"on {where}, INT{got[0]} in groups of {got[1]} stores {bpw:.3f} bits per weight, "
+                                 f"over the budget of {budget}" + (f": {message}" if message else ""))
+        best_bpw, best_err = table[expected]
+        raise AssertionError(f"on {where} with a budget of {budget} bits per weight: "
+                             + (message + "; " if message else "")
+                             + f"INT{got[0]} in groups of {got[1]} fits ({bpw:.3f} bits) with a squared error of "
+                             f"{err:.4g}, but INT{expected[0]} in groups of {expected[1]} ({best_bpw:.3f} bits) "
+                             f"has {best_err:.4g}")
+    shown = "; ".join(f"{'shipped model' if n == 'shipped' else 'outlier layer'} within {b}: INT{f[0]}, groups of {f[1]}"
+                      for n, b, f in done)
+    return f"you picked what the checker measured: {shown}"
+
+
+__all__ = ["BIT_WIDTHS", "BUDGETS", "GROUP_SIZES", "check_max_update_rank", "check_merged_zeros_mean_pool",
+           "check_pick_format", "check_pool_groups"]

@@ -7,17 +7,24 @@ Exercise 2, ``interpolated_angles(positions, head_dim, theta, factor)``: the rot
 position interpolation, checked against transformers' own ``"linear"`` rotary embedding.
 Exercise 3, ``leak_free_score_flops(seq_len, group_size, head_dim, n_heads)``: the FLOPs of Q·Kᵀ that
 the leak-free cut actually needs (its shifted heads have two half-size groups at the ends).
+Exercise 4, ``extend_context_yourself(tokenizer, train)``: the real thing. Load the shipped model with
+linear position interpolation set through its config, put the notebook's stage-1 format adapter on it
+(PEFT), train a LoRA adapter of your own on 512-token passkey documents, and return it. Graded by
+passkey retrieval at 4x the pretraining length on held-out keys, within a time budget; the course's
+own helpers that do these steps are unavailable while it runs.
 
 Each checker runs the learner's function on inputs where the usual slips give different answers,
 and names the slip it recognises.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 from lorakit.longlora.s2_attention import s2_attention
-from lorakit.exercises import call, exercise
+from lorakit.exercises import call, exercise, without
 
 # ---------------------------------------------------------------- exercise 1: the rolled S²-Attn
 
@@ -164,5 +171,134 @@ def check_interpolated_angles(interpolated_angles) -> str:
                          "(m / factor) * theta ** (-2 i / head_dim)")
 
 
-__all__ = ["check_interpolated_angles", "check_leak_free_score_flops", "check_rolled_s2_attention",
-           "leak_free_flops"]
+# ---------------------------------------------------------------- exercise 4: extend the context yourself
+
+PASSKEY_BAR = 0.6            # passkey accuracy at 4x the pretraining length, on held-out keys
+REFERENCE_STEPS = 231        # the time budget, in reference steps timed on the learner's machine: LoRA r = 16 on
+                             # every linear layer, batch 4 x 512 tokens ran 231 steps in 60 s on the course's 2-core
+                             # CPU (shared/reference/tiny-model-experiments.md), so the budget is about 60 s there
+PASSKEY_N_EVAL = 50          # held-out passkey examples scored
+PASSKEY_N_TRAIN = 200        # 512-token passkey examples handed to the learner
+LONG_LEN, FACTOR = 512, 4    # 4 x the shipped model's 128-token pretraining length
+HELDOUT_KEYS_SEED = 4_242    # the evaluation set's seed: used nowhere else in the course
+
+
+def _longlora_shortcuts() -> dict:
+    """The course's helpers that would do the exercise's steps (interpolation, training, the experiment)."""
+    from lorakit.longlora import position, trainable
+    from lorakit.studies import longlora as study
+    from lorakit.training import loop
+
+    return {"lorakit.longlora.extend_context": position.extend_context,
+            "lorakit.longlora.longlora_trainable": trainable.longlora_trainable,
+            "lorakit.training.loop.finetune": loop.finetune,
+            "lorakit.studies.longlora.load_format": study.load_format,
+            "lorakit.studies.longlora.teach_format": study.teach_format,
+            "lorakit.studies.longlora.prepare": study.prepare,
+            "lorakit.studies.longlora.train_variant": study.train_variant,
+            "lorakit.studies.longlora.run_longlora_variant": study.run_longlora_variant,
+            "lorakit.exercises.nb07._passkey_sets": _passkey_sets}          # the checker's own held-out keys
+
+
+@functools.cache
+def _passkey_sets(tokenizer) -> tuple[list[dict], list[dict]]:
+    """(training examples for the learner, held-out evaluation examples whose keys are not in training).
+
+    Built once per tokenizer; the learner gets copies of the training examples."""
+    from lorakit.data.longdocs import TRAIN_SEED, passkey_split
+
+    train = passkey_split(tokenizer, PASSKEY_N_TRAIN, LONG_LEN, seed=TRAIN_SEED)
+    seen = {e["key"] for e in train}
+    pool = passkey_split(tokenizer, PASSKEY_N_EVAL + 10, LONG_LEN, seed=HELDOUT_KEYS_SEED)
+    heldout = [e for e in pool if e["key"] not in seen][:PASSKEY_N_EVAL]
+    return train, heldout
+
+
+def _reference_step_seconds(repeats: int = 3) -> float:
+    """Seconds of one reference training step on this machine, now (the fastest of ``repeats``, after a warm-up).
+
+    The step is the one the budget is counted in: the shipped model with LoRA r = 16 on every linear
+    layer, a batch of 4 x 512 random tokens, forward, backward and an AdamW update.
+    """
+    import time
+
+    from peft import LoraConfig, get_peft_model
+
+    from lorakit.models.loading import load_model
+
+    torch.manual_seed(0)
+    model = get_peft_model(load_model("tiny-lm", dtype=torch.float32, device="cpu"),
+                           LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+    ids = torch.randint(0, model.config.vocab_size, (4, LONG_LEN), generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    times = []
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        model(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if i:                                              # the first step warms up
+            times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _interpolation(model) -> tuple[float, float]:
+    """(the factor the live model computes with, the factor its config claims)."""
+    from lorakit.longlora.position import interpolation_factor, rotary_embedding
+
+    params = getattr(rotary_embedding(model).config, "rope_parameters", None) or {}
+    claimed = float(params.get("factor", 1.0)) if params.get("rope_type") == "linear" else 1.0
+    return interpolation_factor(model), claimed
+
+
+@exercise(4)
+def check_extend_context_yourself(extend_context_yourself, tokenizer=None, seconds: float | None = None,
+                                  bar: float = PASSKEY_BAR) -> str:
+    """Check ``extend_context_yourself(tokenizer, train) -> PEFT model`` by its passkey retrieval at 512 tokens.
+
+    ``train``: 200 passkey examples of 512 tokens (``lorakit.data.longdocs.passkey_document`` dicts). The call
+    must take at most ``seconds`` (by default :data:`REFERENCE_STEPS` reference training steps, timed on
+    this machine right after the call: about 60 s on the course's 2-core CPU, and fair on a slower or
+    busier one), return a model with LoRA layers whose live rotary positions are interpolated by 4, and
+    retrieve at least ``bar`` of 50 held-out keys at 512 tokens.
+    """
+    import time
+
+    from lorakit.evaluate import passkey_accuracy
+    from lorakit.models.loading import load_tokenizer
+
+    tokenizer = tokenizer or load_tokenizer("tiny-lm")
+    train, heldout = _passkey_sets(tokenizer)
+    start = time.perf_counter()
+    with without(extend_context_yourself, _longlora_shortcuts()):
+        tuned = call(extend_context_yourself, tokenizer, [dict(e) for e in train])
+    elapsed = time.perf_counter() - start
+    if not isinstance(tuned, torch.nn.Module) or not any("lora_" in n for n, _ in tuned.named_parameters()):
+        raise AssertionError("return your PEFT model (get_peft_model(model, your LoraConfig), trained); got "
+                             f"{type(tuned).__name__} without LoRA layers")
+    live, claimed = _interpolation(tuned)
+    if abs(live - FACTOR) > 1e-3:
+        if abs(claimed - FACTOR) <= 1e-3:
+            raise AssertionError("the config says linear interpolation by 4, but the model still computes plain "
+                                 "positions: a loaded model keeps its rotary frequencies, so set rope_parameters on "
+                                 "the config you pass to from_pretrained")
+        raise AssertionError(f"the model computes positions interpolated by {live:g}; the exercise extends the "
+                             f"context {FACTOR}x with linear interpolation by {FACTOR}")
+    budget = "" if seconds is not None else f", {REFERENCE_STEPS} reference training steps on this machine"
+    if seconds is None:
+        seconds = REFERENCE_STEPS * _reference_step_seconds()
+    if elapsed > seconds:
+        raise AssertionError(f"your function took {elapsed:.0f} s, over the budget of {seconds:.0f} s{budget}: "
+                             "fewer steps, or a higher learning rate")
+    result = passkey_accuracy(tuned, tokenizer, heldout, batch_size=25)
+    acc = result["accuracy"]
+    if acc < bar:
+        raise AssertionError(f"passkey accuracy {acc:.0%} on {len(heldout)} held-out keys at {LONG_LEN} tokens, below "
+                             f"{bar:.0%} (after {elapsed:.0f} s): did you start from the format adapter, and put "
+                             "the loss where the key is? More steps or another learning rate")
+    return (f"{acc:.0%} of {len(heldout)} held-out keys retrieved at {LONG_LEN} tokens (4x the pretraining length) "
+            f"after {elapsed:.0f} s of your own fine-tuning (budget {seconds:.0f} s{budget})")
+
+
+__all__ = ["check_extend_context_yourself", "check_interpolated_angles", "check_leak_free_score_flops",
+           "check_rolled_s2_attention", "leak_free_flops"]

@@ -103,9 +103,11 @@ KEY_EXPRESSIONS = {
     "check_pool_groups": ["(in//group_size,group_size)", "unflatten(", ".sum("],
     "check_merged_zeros_mean_pool": ["/group_size/scales", "s·(B·A)[j,l]/group_size", "zeros-"],
     "check_max_update_rank": ["min(r,", "in//group_size"],
+    "check_pick_format": ["32/g", "b+32", "16*(scales", "bits+(16"],
     "check_rolled_s2_attention": ["-group_size//2", "[H//2:]", "(B*N//G,H,G,D)"],
     "check_interpolated_angles": ["m/factor", "theta**(-2"],
     "check_leak_free_score_flops": ["N/G-1", "2·d", "G/2"],
+    "check_extend_context_yourself": ["rope_parameters=", "\"factor\":4", "[-100]*len(", "PeftModel.from_pretrained"],
 }
 
 

@@ -116,3 +116,63 @@ def test_strict_mode_raises_on_a_wrong_answer(capsys):
     with pytest.raises(AssertionError, match="Exercise 3: not right yet"):
         nb06.check_max_update_rank(lambda o, i, r, g: 1)
     assert nb06.check_max_update_rank(lambda o, i, r, g: min(r, i // g, o)) is True
+
+
+# ---------------------------------------------------------------- exercise 4: a format for a bit budget
+
+
+def _formats(weights, budget, count_zero_bits=16, fits=lambda bpw, budget: bpw <= budget):
+    """pick_format, written with a choice of slip: the zero points' bits, and how the budget is compared."""
+    from lorakit.qalora import dequantize_groupwise, quantize_groupwise
+
+    best = None
+    for bits in (2, 3, 4):
+        for g in (16, 32, 64, 128):
+            stored = n = 0
+            error = 0.0
+            for w in weights.values():
+                codes, scales, zeros = quantize_groupwise(w, bits, g)
+                zero_bits = bits if count_zero_bits is None else count_zero_bits
+                stored += codes.numel() * bits + 16 * scales.numel() + zero_bits * zeros.numel()
+                n += w.numel()
+                error += (dequantize_groupwise(codes, scales, zeros) - w).pow(2).sum().item()
+            if fits(stored / n, budget) and (best is None or error < best[0]):
+                best = (error, bits, g)
+    return best[1], best[2]
+
+
+def test_pick_format_right_answer_and_its_types(capsys):
+    ok, line = outcome(nb06.check_pick_format, _formats, capsys)
+    assert ok, line
+    assert line == ("Exercise 4: ✓ you picked what the checker measured: shipped model within 4.0: INT3, groups of 32; "
+                    "shipped model within 4.7: INT4, groups of 64; outlier layer within 5.0: INT3, groups of 16")
+    ok, line = outcome(nb06.check_pick_format, lambda w, b: list(map(torch.tensor, _formats(w, b))), capsys)
+    assert ok, line
+
+
+@pytest.mark.parametrize("fn,expected", [
+    (lambda w, b: _formats(w, b, count_zero_bits=None), "over the budget of 4.7: a merged QA-LoRA model's zero points"),
+    (lambda w, b: _formats(w, b, fits=lambda bpw, budget: bpw < budget), "(<=, not <)"),
+    (lambda w, b: max(((x, g) for x in (2, 3, 4) for g in (16, 32, 64, 128) if x + 32 / g <= b),
+                      key=lambda k: (k[0], -k[1])), "layer with outliers"),
+    (lambda w, b: (4, 16), "its share of its group's scale and zero point"),
+    (lambda w, b: (2, 16), "INT2 in groups of 16 fits (4.000 bits)"),
+    (lambda w, b: (5, 32), "not one of the candidates"),
+    (lambda w, b: 4, "a pair of ints"),
+    (lambda w, b: (3.5, 32), "a pair of ints"),
+])
+def test_pick_format_slips(fn, expected, capsys):
+    ok, line = outcome(nb06.check_pick_format, fn, capsys)
+    assert not ok and line.startswith("Exercise 4: not right yet:") and expected in line, line
+
+
+def test_pick_format_stub_and_in_place_change(capsys):
+    ok, line = outcome(nb06.check_pick_format, lambda w, b: None, capsys)
+    assert not ok and line.startswith("Exercise 4: not done yet: a budget of bits per weight")
+
+    def in_place(weights, budget):
+        for w in weights.values():
+            w.zero_()
+        return 3, 32
+    ok, line = outcome(nb06.check_pick_format, in_place, capsys)
+    assert not ok and "changed the weights" in line

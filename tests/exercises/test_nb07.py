@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lorakit.exercises import set_strict
+from lorakit.exercises import nb07, set_strict
 from lorakit.exercises.nb07 import (check_interpolated_angles, check_leak_free_score_flops,
                                     check_rolled_s2_attention, leak_free_flops)
 
@@ -126,3 +126,85 @@ def test_leak_free_flops_is_a_bit_below_the_roll():
 def test_angle_slips_are_named(fn, slip, capsys):
     assert check_interpolated_angles(fn) is False
     assert slip in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- exercise 4: extend the context yourself
+# The solutions notebook trains the honest solution and passes (strict); here only the cheap verdicts.
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from lorakit.models.loading import load_tokenizer
+
+    return load_tokenizer("tiny-lm")
+
+
+def _shipped(rope_parameters=None):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from lorakit.course.paths import TINY_LM_DIR
+
+    config = AutoConfig.from_pretrained(TINY_LM_DIR)
+    if rope_parameters:
+        config.rope_parameters = {**rope_parameters, "rope_theta": config.rope_parameters["rope_theta"]}
+    return AutoModelForCausalLM.from_pretrained(TINY_LM_DIR, config=config, dtype=torch.float32)
+
+
+def _lora(model):
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+
+
+LINEAR_4 = {"rope_type": "linear", "factor": 4.0}
+
+
+def test_extend_context_stub_and_plain_model(tokenizer, capsys):
+    assert nb07.check_extend_context_yourself(lambda tok, train: None, tokenizer) is False
+    assert capsys.readouterr().out.startswith("Exercise 4: not done yet: three moves")
+    assert nb07.check_extend_context_yourself(lambda tok, train: _shipped(LINEAR_4), tokenizer) is False
+    assert "without LoRA layers" in capsys.readouterr().out
+
+
+def test_extend_context_interpolation_set_after_loading_is_named(tokenizer, capsys):
+    def late(tok, train):
+        model = _shipped()
+        model.config.rope_parameters = {**LINEAR_4, "rope_theta": 10000.0}   # too late: inv_freq is built
+        return _lora(model)
+    assert nb07.check_extend_context_yourself(late, tokenizer) is False
+    assert "still computes plain positions" in capsys.readouterr().out
+    assert nb07.check_extend_context_yourself(lambda tok, train: _lora(_shipped({"rope_type": "linear", "factor": 2.0})),
+                                              tokenizer) is False
+    assert "interpolated by 2" in capsys.readouterr().out
+
+
+def test_extend_context_over_budget_and_untrained(tokenizer, capsys):
+    untrained = lambda tok, train: _lora(_shipped(LINEAR_4))            # noqa: E731
+    assert nb07.check_extend_context_yourself(untrained, tokenizer, seconds=0.0) is False
+    assert "over the budget of 0 s" in capsys.readouterr().out
+    assert nb07.check_extend_context_yourself(untrained, tokenizer) is False
+    out = capsys.readouterr().out
+    assert "Exercise 4: not right yet: passkey accuracy 0% on 50 held-out keys at 512 tokens, below 60%" in out, out
+
+
+def test_extend_context_held_out_keys_are_not_in_training(tokenizer):
+    train, heldout = nb07._passkey_sets(tokenizer)
+    assert len(train) == 200 and len(heldout) == 50
+    assert not {e["key"] for e in heldout} & {e["key"] for e in train}
+    assert {len(tokenizer(e["text"])["input_ids"]) + 1 for e in train + heldout} == {512}
+
+
+@pytest.mark.parametrize("source, helper", [
+    ("from lorakit.longlora import extend_context\n"
+     "def f(tok, train):\n    m = _shipped()\n    extend_context(m, 4)\n    return _lora(m)\n", "lorakit.longlora.extend_context"),
+    ("from lorakit.training.loop import finetune\n"
+     "def f(tok, train):\n    m = _lora(_shipped(LINEAR_4))\n    finetune(m, tok, train)\n    return m\n",
+     "lorakit.training.loop.finetune"),
+    ("from lorakit.studies.longlora import load_format\n"
+     "def f(tok, train):\n    return _lora(load_format(_shipped(LINEAR_4), 'x'))\n", "lorakit.studies.longlora.load_format"),
+])
+def test_extend_context_course_helpers_are_refused(source, helper, tokenizer, capsys):
+    namespace = {"_shipped": _shipped, "_lora": _lora, "LINEAR_4": LINEAR_4}
+    exec(source, namespace)
+    assert nb07.check_extend_context_yourself(namespace["f"], tokenizer) is False
+    assert capsys.readouterr().out.startswith(f"Exercise 4: not right yet: your function calls {helper}")

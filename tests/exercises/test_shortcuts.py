@@ -228,3 +228,37 @@ def test_a_refused_shortcut_raises_in_strict_mode():
     exercises.set_strict(True)
     with pytest.raises(AssertionError, match="group_sum"):
         nb06.check_pool_groups(in_notebook(GROUP_SUM, "pool_groups"))
+
+
+# ---------------------------------------------------------------- 06 ex. 4: groupwise_bits (cell 5) counts the bits
+
+WITH_GROUPWISE_BITS = '''
+from lorakit.qalora import dequantize_groupwise, groupwise_bits, quantize_groupwise
+
+def pick_format(weights, budget):
+    def error(bits, g):
+        return sum((dequantize_groupwise(*quantize_groupwise(w, bits, g)) - w).pow(2).sum().item() for w in weights.values())
+    fits = [(b, g) for b in (2, 3, 4) for g in (16, 32, 64, 128) if groupwise_bits(b, g, zero_bits=16) <= budget]
+    return min(fits, key=lambda k: error(*k))
+'''
+
+
+def test_06_4_the_imported_groupwise_bits_is_refused(capsys):
+    from lorakit.exercises.nb06 import _cases
+
+    fn = in_notebook(WITH_GROUPWISE_BITS, "pick_format")
+    sources, tables = _cases()
+    table = tables["shipped"]
+    right = min((k for k in table if table[k][0] <= 4.0), key=lambda k: table[k][1])
+    assert fn(sources["shipped"], 4.0) == right                         # right, with the helper
+    assert nb06.check_pick_format(fn) is False
+    out = line(capsys)
+    assert out.startswith("Exercise 4: not right yet: your function calls lorakit.qalora.groupwise_bits"), out
+
+
+def test_06_4_the_solution_passes(capsys):
+    from lorakit.qalora import dequantize_groupwise, quantize_groupwise
+
+    fn = solution("06", "pick_format", quantize_groupwise=quantize_groupwise, dequantize_groupwise=dequantize_groupwise)
+    assert nb06.check_pick_format(fn)
+    assert "✓" in line(capsys)
