@@ -32,8 +32,8 @@ the largest difference that would not change what you do. Then, in order:
    of 10 examples (interval [0, 0]) would be "equivalent within 3 points"; with it they need more
    than 100 examples;
 3. the interval lies above 0 (its low end > 0): **a higher**; below 0 (high end < 0): **b higher**;
-4. otherwise **inconclusive**: the interval holds 0 and is wider than the margin, or n is too small
-   for the margin. Not finding a difference is not evidence of no difference; more examples would be
+4. otherwise **inconclusive**: the interval holds 0, and it is wider than the margin or n is too
+   small for the margin. Not finding a difference is not evidence of no difference; more examples would be
    needed to say.
 
     c = compare(lora_em, qlora_em, margin=0.03, names=("LoRA", "QLoRA"))
@@ -42,7 +42,7 @@ the largest difference that would not change what you do. Then, in order:
 
 :func:`verdict` (``"tie"`` when the paired interval contains 0) is the older, weaker rule: a tie in its
 sense is non-significance, which :func:`compare` calls "inconclusive" unless the interval is inside
-the margin. New code uses :func:`compare`.
+the margin (and 3/n below it). New code uses :func:`compare`.
 """
 from __future__ import annotations
 
