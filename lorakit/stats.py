@@ -13,16 +13,28 @@ replacement many times, recompute the score each time, and read the interval off
 Both systems are scored on the *same* examples, so the comparison is *paired*: the bootstrap
 resamples the per-example differences a - b, which cancels the noise of which questions happen to be
 easy. With several training seeds (a 2-D array, seeds x examples) each example's score is first
-averaged over the seeds. An **equivalence margin** is stated up front, in the scores' units (0.03 =
-3 points of exact match): the largest difference that would not change what you do. Then, in order:
+averaged over the seeds; the bootstrap then resamples examples only. **The interval covers which
+examples were asked, not which seeds were drawn**: a seed that shifts a whole run up or down is not
+in it. Report the per-seed means beside it (:func:`comparison_table` prints them).
+
+An **equivalence margin** is stated up front, in the scores' units (0.03 = 3 points of exact match):
+the largest difference that would not change what you do. Then, in order:
 
 1. ``floor`` given and both means below it: **both fail** (a comparison between two failures says
    little, so that is said first);
-2. the 95% interval of mean(a - b) lies entirely inside (-margin, +margin): **equivalent (within
-   ±margin)**; a difference smaller than the margin was declared not to matter before looking;
-3. the interval lies above 0: **a higher**; below 0: **b higher**;
-4. otherwise **inconclusive**: the interval holds 0 but is wider than the margin. Not finding a
-   difference is not evidence of no difference; more examples or seeds would be needed to say.
+2. the 95% interval of mean(a - b) lies entirely inside (-margin, +margin) **and** 3/n < margin
+   (n examples can resolve the margin): **equivalent (within ±margin)**; a difference smaller than
+   the margin was declared not to matter before looking. The interval inside ±margin is the
+   two-one-sided-tests (TOST) check at 2.5% per side, stricter than the common 90% interval (5% per
+   side; ``level=0.9`` gives that). The 3/n condition is the rule of three: with 0 disagreements
+   among n examples the 95% upper bound on the disagreement rate is about 3/n, and for scores in
+   [0, 1] |mean(a - b)| is at most the disagreement rate. Without it, two systems that agree on all
+   of 10 examples (interval [0, 0]) would be "equivalent within 3 points"; with it they need more
+   than 100 examples;
+3. the interval lies above 0 (its low end > 0): **a higher**; below 0 (high end < 0): **b higher**;
+4. otherwise **inconclusive**: the interval holds 0, and it is wider than the margin or n is too
+   small for the margin. Not finding a difference is not evidence of no difference; more examples would be
+   needed to say.
 
     c = compare(lora_em, qlora_em, margin=0.03, names=("LoRA", "QLoRA"))
     c.verdict                                   # e.g. "equivalent (within ±0.03)"
@@ -30,7 +42,7 @@ averaged over the seeds. An **equivalence margin** is stated up front, in the sc
 
 :func:`verdict` (``"tie"`` when the paired interval contains 0) is the older, weaker rule: a tie in its
 sense is non-significance, which :func:`compare` calls "inconclusive" unless the interval is inside
-the margin. New code uses :func:`compare`.
+the margin (and 3/n below it). New code uses :func:`compare`.
 """
 from __future__ import annotations
 
@@ -132,6 +144,7 @@ class Comparison(NamedTuple):
     n_seeds: tuple[int, int]      # seeds averaged per example, for a and for b (1 for a 1-D array)
     verdict: str                  # "both fail", "equivalent (within ±m)", "<a> higher", "<b> higher", "inconclusive"
     floor: float | None = None
+    seed_means: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())  # each seed's mean, for a and for b
 
     def describe(self, percent: bool = True) -> str:
         """The verdict with the margin in points (``percent=True``: 0.03 -> "±3 points")."""
@@ -141,8 +154,8 @@ class Comparison(NamedTuple):
         return self.verdict
 
 
-def _per_example(values, name: str) -> tuple[torch.Tensor, int]:
-    """Scores as (examples,) averaged over seeds, and the number of seeds (1 for a 1-D input)."""
+def _per_example(values, name: str) -> torch.Tensor:
+    """Scores as (seeds, examples): a 1-D input is one seed."""
     if isinstance(values, (str, bytes)) or values is None:
         raise TypeError(f"{name} must be per-example scores (a list, array or tensor of numbers), got {type(values).__name__}")
     try:
@@ -157,7 +170,7 @@ def _per_example(values, name: str) -> tuple[torch.Tensor, int]:
         raise ValueError(f"{name} must hold at least one per-example score, got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} holds NaN or infinite scores")
-    return x.mean(dim=0), x.shape[0]                               # (n,), seeds
+    return x                                                       # (seeds, n)
 
 
 def _real(value, name: str) -> float:
@@ -174,16 +187,23 @@ def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: 
 
     Args:
         a, b: per-example scores on the SAME examples in the same order: 1-D (examples) or 2-D
-            (seeds x examples; each example's score is averaged over the seeds first). a and b may
-            have different numbers of seeds (e.g. a deterministic base model against three seeds).
+            (seeds x examples; each example's score is averaged over the seeds first, then the
+            examples are resampled: the interval does not cover seed-to-seed spread, so each seed's
+            mean is returned in ``seed_means`` to report beside it). a and b may have different
+            numbers of seeds (e.g. a deterministic base model against three seeds).
         margin: the equivalence margin, > 0, in the scores' units (0.03 = 3 points), stated before
-            looking at the result.
+            looking at the result. "equivalent" also needs 3/n < margin (module docstring).
         names: what to call a and b in the verdict ("LoRA higher").
         floor: optional; when both means are below it the verdict is "both fail".
         level, n_boot, seed: as for :func:`bootstrap_ci`.
 
-    >>> compare([1, 1, 0, 1] * 50, [1, 1, 0, 1] * 50, margin=0.03).verdict
-    'equivalent (within ±0.03)'
+    >>> a = [1] * 300 + [0] * 700                  # 1000 examples, 30% right
+    >>> b = [0] * 12 + a[12:]                      # b misses 12 that a gets
+    >>> c = compare(a, b, margin=0.03)
+    >>> round(c.diff.mean, 3), c.verdict          # +1.2 points, interval about [+0.6, +1.9]: inside ±3
+    (0.012, 'equivalent (within ±0.03)')
+    >>> compare(a[:10], a[:10], margin=0.03).verdict   # interval [0, 0], but 3/10 is not below 0.03
+    'inconclusive'
     """
     if not (isinstance(names, (tuple, list)) and len(names) == 2 and all(isinstance(n, str) for n in names)):
         raise TypeError(f"names must be two strings, e.g. ('LoRA', 'QLoRA'), got {names!r}")
@@ -192,16 +212,17 @@ def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: 
         raise ValueError(f"margin must be > 0 in the scores' units (e.g. 0.03 = 3 points), got {margin:g}")
     floor = None if floor is None else _real(floor, "floor")
     _check(level, n_boot)
-    xa, seeds_a = _per_example(a, "a")
-    xb, seeds_b = _per_example(b, "b")
-    if xa.numel() != xb.numel():
-        raise ValueError(f"a paired comparison needs scores on the same examples: a has {xa.numel()}, "
-                         f"b has {xb.numel()} (2-D input: seeds x examples)")
+    sa, sb = _per_example(a, "a"), _per_example(b, "b")           # (seeds, n) each
+    n = sa.shape[1]
+    if sb.shape[1] != n:
+        raise ValueError(f"a paired comparison needs scores on the same examples: a has {n}, "
+                         f"b has {sb.shape[1]} (2-D input: seeds x examples)")
+    xa, xb = sa.mean(dim=0), sb.mean(dim=0)                        # (n,): each example averaged over seeds
     diff = bootstrap_ci(xa - xb, level=level, n_boot=n_boot, seed=seed)
     mean_a, mean_b = round(xa.mean().item(), _DECIMALS), round(xb.mean().item(), _DECIMALS)
     if floor is not None and mean_a < floor and mean_b < floor:
         outcome = "both fail"
-    elif -margin < diff.low and diff.high < margin:
+    elif -margin < diff.low and diff.high < margin and 3 / n < margin:
         outcome = f"equivalent (within ±{margin:g})"
     elif diff.low > 0:
         outcome = f"{names[0]} higher"
@@ -209,7 +230,9 @@ def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: 
         outcome = f"{names[1]} higher"
     else:
         outcome = "inconclusive"
-    return Comparison(tuple(names), mean_a, mean_b, diff, margin, xa.numel(), (seeds_a, seeds_b), outcome, floor)
+    seed_means = tuple(tuple(round(v, _DECIMALS) for v in s.mean(dim=1).tolist()) for s in (sa, sb))
+    return Comparison(tuple(names), mean_a, mean_b, diff, margin, n, (sa.shape[0], sb.shape[0]), outcome, floor,
+                      seed_means)
 
 
 def _fmt(x: float, percent: bool, sign: bool = False) -> str:
@@ -221,7 +244,8 @@ def comparison_table(comparisons: Sequence[Comparison], percent: bool = True) ->
     """One compact table for many :func:`compare` results, and the rule in one line under it.
 
     Columns: comparison, mean of a, mean of b, difference a - b [interval], verdict. ``percent=True``
-    prints fractions as percentages and differences in points.
+    prints fractions as percentages and differences in points. A row with several seeds gets a line
+    with each seed's mean under the table: the interval does not cover the spread between seeds.
     """
     if isinstance(comparisons, Comparison):
         comparisons = [comparisons]
@@ -246,6 +270,11 @@ def comparison_table(comparisons: Sequence[Comparison], percent: bool = True) ->
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
     line = lambda r: "  ".join(f"{v:<{w}}" if i in (0, 4) else f"{v:>{w}}" for i, (v, w) in enumerate(zip(r, widths))).rstrip()
     out = [line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
+    for c, r in zip(comparisons, rows):
+        if max(c.n_seeds) > 1:
+            per_seed = ", ".join(f"{name} " + " / ".join(_fmt(m, percent) for m in means) + ("%" if percent else "")
+                                 for name, means in zip(c.names, c.seed_means))
+            out.append(f"Per-seed means, {r[0]}: {per_seed}.")
     margins = sorted({c.margin for c in comparisons})
     m = " / ".join((f"±{100 * x:g} points" if percent else f"±{x:g}") for x in margins)
     floors = sorted({c.floor for c in comparisons if c.floor is not None})
@@ -253,8 +282,10 @@ def comparison_table(comparisons: Sequence[Comparison], percent: bool = True) ->
     over = (f"{n} paired examples" + (f", seeds averaged per example ({sa}/{sb})" if max(sa, sb) > 1 else "")
             + (" (n where a row says)" if len(sizes) > 1 else ""))
     rule = (f"Rule (lorakit.stats.compare): paired bootstrap {100 * level:g}% interval of a - b over {over}; "
+            + "it covers which examples were asked, not which seeds were drawn; "
             + (f"both below the floor {' / '.join(_fmt(f, percent) + ('%' if percent else '') for f in floors)}: both fail; " if floors else "")
-            + f"inside the margin {m}: equivalent; above 0: a higher; below 0: b higher; else inconclusive.")
+            + f"inside the margin {m}, with 3/n below it: equivalent; above 0: a higher; below 0: b higher; "
+            + "else inconclusive.")
     return "\n".join(out + [rule])
 
 

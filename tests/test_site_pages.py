@@ -20,7 +20,8 @@ TERMS = ["LoRA", "rank", "α/r", "rsLoRA", "adapter", "target modules", "PEFT", 
          "gradient checkpointing", "autocast", "loss scaling", "QLoRA", "merge / unmerge", "task vector", "TIES",
          "DARE", "QA-LoRA", "group size", "zero point", "LongLoRA", "S²-Attn", "position interpolation", "RoPE",
          "passkey retrieval", "perplexity", "SVD", "compute dtype", "preset", "hot-swap",
-         "prepare_model_for_kbit_training", "add_weighted_adapter", "trainable embeddings and norms"]
+         "prepare_model_for_kbit_training", "add_weighted_adapter", "trainable embeddings and norms",
+         "compute capability", "hub model", "SQuAD", "greedy decoding", "unified memory", "DDP", "FSDP", "nbval"]
 
 
 def entries() -> dict[str, str]:

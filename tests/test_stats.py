@@ -1,4 +1,5 @@
-"""Bootstrap intervals: they cover the mean, shrink with more examples, and call overlaps ties."""
+"""Bootstrap intervals: they cover the mean, shrink with more examples, and call overlaps ties; compare()'s
+rule, its order, its strict boundaries, its 3/n condition, and seeds averaged per example."""
 import pytest
 import torch
 
@@ -103,32 +104,104 @@ def test_compare_both_fail_is_said_first():
     assert compare(A, B, margin=0.03, floor=0.5, names=("lora", "base")).verdict == "lora higher"  # one above
 
 
-def test_compare_averages_seeds_per_example():
-    # three seeds of a: on each example one seed in three is right (1/3); b is a single seed at 1/3 exactly
-    seeds = torch.zeros(3, 90)
-    for e in range(90):
-        seeds[e % 3, e] = 1.0
-    c = compare(seeds, torch.full((90,), 1 / 3, dtype=torch.float64), margin=0.03, names=("three seeds", "one"))
-    assert c.n_seeds == (3, 1) and c.n_examples == 90
-    assert c.diff.low == c.diff.high == 0 and c.verdict.startswith("equivalent")
-    # per-example averaging, not pooling: the seeds' mean per example is what is compared
-    assert c.mean_a == pytest.approx(1 / 3)
-    # a 1-D array of 270 scores would be 270 examples, not 3 seeds of 90: refused as unpaired
+def _seeds(n_seeds: int, n: int, p: float, seed: int) -> torch.Tensor:
+    """(seeds, n) 0/1 scores as training seeds give them: an example is easy (right with probability 0.9
+    for each seed) with probability p, else hard (0.1). The seeds agree on most examples, not on all."""
+    gen = torch.Generator().manual_seed(seed)
+    easy = torch.rand(n, generator=gen, dtype=torch.float64) < p                 # (n,)
+    keep = torch.rand(n_seeds, n, generator=gen, dtype=torch.float64) < 0.9       # (seeds, n)
+    return (keep == easy).double()
+
+
+def test_compare_averages_seeds_per_example_then_resamples_examples():
+    sa, sb = _seeds(3, 200, 0.6, seed=1), _seeds(3, 200, 0.5, seed=2)   # seeds x examples, for a and for b
+    c = compare(sa, sb, margin=0.03, names=("a, 3 seeds", "b, 3 seeds"))
+    assert c.n_seeds == (3, 3) and c.n_examples == 200
+    assert c.mean_a == pytest.approx(sa.mean().item()) and c.mean_b == pytest.approx(sb.mean().item())
+    # the interval is the bootstrap of the 200 per-example differences of seed means ...
+    assert c.diff == bootstrap_ci(sa.mean(dim=0) - sb.mean(dim=0))
+    # ... not of the 600 seed-and-example differences pooled as if they were 600 independent examples, which
+    # would be narrower: the seeds of one example agree, so 3 seeds are not 3 times the examples
+    pooled = bootstrap_ci((sa - sb).reshape(-1))
+    assert pooled.mean == pytest.approx(c.diff.mean) and pooled.high - pooled.low < 0.8 * (c.diff.high - c.diff.low)
+    # each seed's mean comes back, to report beside the interval (which does not cover the seeds' spread)
+    assert c.seed_means[0] == pytest.approx(sa.mean(dim=1).tolist())
+    assert c.seed_means[1] == pytest.approx(sb.mean(dim=1).tolist()) and len(set(c.seed_means[0])) == 3
+    # a base model (1-D) against three seeds: the seeds are averaged, the base model is one "seed"
+    base = _seeds(1, 200, 0.5, seed=3)[0]
+    c = compare(sa, base, margin=0.03)
+    assert c.n_seeds == (3, 1) and c.diff == bootstrap_ci(sa.mean(dim=0) - base) and len(c.seed_means[1]) == 1
+    # a 1-D array of 600 scores would be 600 examples, not 3 seeds of 200: refused as unpaired
     with pytest.raises(ValueError, match="same examples"):
-        compare(seeds.reshape(-1), torch.full((90,), 1 / 3, dtype=torch.float64), margin=0.03)
+        compare(sa.reshape(-1), base, margin=0.03)
+
+
+# 1000 examples, a right on 300; b misses 12 of those: a - b = +1.2 points, interval about [+0.6, +1.9]
+THIRTY = [1.0] * 300 + [0.0] * 700
+TWELVE_FEWER = [0.0] * 12 + THIRTY[12:]
+
+
+def test_compare_equivalent_is_checked_before_higher():
+    # the interval lies above 0 AND inside ±3 points: the rule says "equivalent", a difference too small to matter
+    c = compare(THIRTY, TWELVE_FEWER, margin=0.03)
+    assert 0 < c.diff.low < c.diff.high < 0.03 and c.verdict == "equivalent (within ±0.03)"
+    assert compare(TWELVE_FEWER, THIRTY, margin=0.03).verdict == "equivalent (within ±0.03)"
+    # with a margin of 1 point the interval is no longer inside it, and the difference shows
+    assert compare(THIRTY, TWELVE_FEWER, margin=0.01).verdict == "a higher"
+    assert compare(TWELVE_FEWER, THIRTY, margin=0.01).verdict == "b higher"
+
+
+def test_compare_an_interval_ending_exactly_at_0_is_inconclusive():
+    # 2 of 10 right against 0 of 10: the resamples that miss both give a difference of 0, so the low end is 0
+    a, b = [1.0, 1.0] + [0.0] * 8, [0.0] * 10
+    c = compare(a, b, margin=0.03)
+    assert c.diff.low == 0 and c.diff.high > 0.03 and c.verdict == "inconclusive"
+    c = compare(b, a, margin=0.03)
+    assert c.diff.high == 0 and c.diff.low < -0.03 and c.verdict == "inconclusive"
+
+
+def test_compare_margin_bounds_are_exclusive():
+    high = compare(THIRTY, TWELVE_FEWER, margin=0.03).diff.high
+    assert compare(THIRTY, TWELVE_FEWER, margin=high).verdict == "a higher"                  # high == margin: not inside
+    assert compare(THIRTY, TWELVE_FEWER, margin=high + 1e-9).verdict.startswith("equivalent")
+    low = compare(TWELVE_FEWER, THIRTY, margin=0.03).diff.low
+    assert compare(TWELVE_FEWER, THIRTY, margin=-low).verdict == "b higher"                  # low == -margin: not inside
+    assert compare(TWELVE_FEWER, THIRTY, margin=-low + 1e-9).verdict.startswith("equivalent")
+
+
+def test_compare_equivalent_needs_enough_examples_for_the_margin():
+    # no disagreement gives the interval [0, 0] at any n; with 0 of n the disagreement rate may still be ~3/n
+    assert compare([1] * 10, [1] * 10, margin=0.03).verdict == "inconclusive"
+    assert compare([1, 0] * 5, [1, 0] * 5, margin=0.03).verdict == "inconclusive"
+    assert compare([1] * 100, [1] * 100, margin=0.03).verdict == "inconclusive"              # 3/100 is not below 0.03
+    assert compare([1] * 100, [1] * 100, margin=0.031).verdict.startswith("equivalent")
+    assert compare([1] * 101, [1] * 101, margin=0.03).verdict.startswith("equivalent")
+    assert compare([1] * 10, [1] * 10, margin=0.31).verdict.startswith("equivalent")         # a wide margin: 3/10 below it
+
+
+def test_compare_level_sets_the_interval():
+    c95, c90 = (compare(THIRTY, TWELVE_FEWER, margin=0.03, level=level) for level in (0.95, 0.9))
+    assert (c95.diff.level, c90.diff.level) == (0.95, 0.9)
+    assert c95.diff == paired_difference_ci(THIRTY, TWELVE_FEWER, level=0.95)
+    assert c90.diff == paired_difference_ci(THIRTY, TWELVE_FEWER, level=0.9)
+    assert c90.diff.high - c90.diff.low < c95.diff.high - c95.diff.low
+    assert "95% CI" in comparison_table([c95]) and "90% CI" in comparison_table([c90])
 
 
 def test_comparison_table_rows_and_rule():
-    cs = [compare(A, B, margin=0.03, names=("lora", "base")), compare(A, A, margin=0.03, names=("r=16", "r=64")),
+    one_apart = A.clone()
+    one_apart[0] = 0.0                                    # 1 disagreement in 100: [0, +3] points, inside ±5
+    cs = [compare(A, B, margin=0.03, names=("lora", "base")), compare(A, one_apart, margin=0.05, names=("r=16", "r=64")),
           compare([1.0, 0.0] * 50, [0.0, 1.0] * 50, margin=0.03, names=("x", "y"))]
     lines = comparison_table(cs).splitlines()
     assert len(lines) == 2 + 3 + 1                        # header, rule, one row each, the rule line
     assert lines[0].split()[:3] == ["comparison", "a", "b"] and lines[0].rstrip().endswith("verdict")
     assert lines[2].startswith("lora vs base") and "90.0%" in lines[2] and "40.0%" in lines[2]
     assert "+50.0 [" in lines[2] and lines[2].endswith("lora higher")
-    assert lines[3].endswith("equivalent (within ±3 points)")
+    assert lines[3].endswith("equivalent (within ±5 points)")
     assert lines[4].endswith("inconclusive")
-    assert lines[5].startswith("Rule (lorakit.stats.compare)") and "±3 points" in lines[5] and "100 paired" in lines[5]
+    assert lines[5].startswith("Rule (lorakit.stats.compare)") and "±3 points / ±5 points" in lines[5]
+    assert "100 paired" in lines[5] and "not which seeds were drawn" in lines[5] and "3/n below it" in lines[5]
     fractions = comparison_table(cs[:1], percent=False).splitlines()
     assert "0.900" in fractions[2] and "+0.500 [" in fractions[2] and "±0.03" in fractions[-1]
 
@@ -140,6 +213,9 @@ def test_comparison_table_names_sizes_when_rows_differ():
     assert lines[2].startswith("a vs b  ") and lines[3].startswith("c vs d  ")   # the usual size: in the rule line
     assert lines[4].startswith("e vs f (n=100, seeds 2/1)") and lines[5].startswith("a vs b (n=10)")
     assert "over 100 paired examples (n where a row says)" in lines[-1] and "±3 points / ±5 points" in lines[-1]
+    # the row with two seeds gets their means under the table (the interval does not cover the seeds' spread)
+    assert lines[6] == "Per-seed means, e vs f (n=100, seeds 2/1): e 90.0 / 90.0%, f 40.0%."
+    assert len(lines) == 2 + 4 + 1 + 1
 
 
 @pytest.mark.parametrize("args, kwargs, error, match", [
