@@ -117,7 +117,8 @@ def check_lora_count(count_lora_by_hand: Callable) -> str:
                 expected = count_lora(name, targets, r).trainable
                 if got == expected:
                     continue
-                where = f"({name}, r={r}, targets {targets}: got {got!r}, expected {expected:,})"
+                shown = f"{got:,}" if isinstance(got, int) and not isinstance(got, bool) else repr(got)
+                where = f"({name}, r={r}, targets {targets}: got {shown}, expected {expected:,})"
                 slip = named_slip(got, _count_slips(config, r, targets))
                 raise AssertionError(f"{slip} {where}" if slip else f"wrong count {where}; per layer, sum "
                                      "r * (in + out) over the targets, then multiply by num_hidden_layers")
@@ -134,6 +135,7 @@ MERGE_CONFIGS = (
     {"r": 8, "lora_alpha": 16, "target_modules": "all-linear", "rank_pattern": {"down_proj": 2},
      "alpha_pattern": {"o_proj": 64}},
 )
+IN_PLACE_ON_LEAF = "a leaf Variable that requires grad is being used in an in-place operation"   # PyTorch's words
 MERGE_TOLERANCE = 1e-4   # of the largest logit: float32 rounding of W + s·B·A in another order
 
 
@@ -231,13 +233,26 @@ def check_merge_by_hand(merge_by_hand: Callable) -> str:
         adapted = _adapted(peft_model)
         w0 = {name: fresh.get_submodule(name).weight.detach().clone() for name in adapted}
         base = copy.deepcopy(fresh)
-        with without(merge_by_hand, _merge_helpers()), _peft_merges_blocked():
-            got_model = call(merge_by_hand, peft_model, base)
         where = f"(LoraConfig({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}))"
+        try:
+            with without(merge_by_hand, _merge_helpers()), _peft_merges_blocked():
+                got_model = call(merge_by_hand, peft_model, base)
+        except AssertionError as err:
+            if IN_PLACE_ON_LEAF not in str(err):
+                raise
+            raise AssertionError(f"wrap the in-place update in `with torch.no_grad():`, as §5 did: the weights "
+                                 f"require gradients, and PyTorch refuses to change them in place otherwise {where}") from None
         if not isinstance(got_model, torch.nn.Module):
             raise AssertionError(f"return the plain model with the updates folded in, got {type(got_model).__name__}")
         left = [n for n, _ in got_model.named_parameters() if "lora_" in n]
         if left:
+            merged = [n for n, m in got_model.named_modules()
+                      if n.removeprefix("base_model.model.") in w0 and hasattr(m, "base_layer")
+                      and not torch.equal(m.base_layer.weight.detach(), w0[n.removeprefix("base_model.model.")])]
+            if not merged:
+                raise AssertionError(f"you returned a model with its LoRA layers and nothing merged ({left[0]}): "
+                                     f"return `base`, a plain model with no LoRA layers, with every update folded "
+                                     f"into its weights {where}")
             raise AssertionError(f"the model you returned still has LoRA layers ({left[0]}): their branch adds the "
                                  f"update a second time. Fold the updates into `base` and return it {where}")
         with torch.no_grad():

@@ -98,6 +98,15 @@ def test_count_slips_are_named(count, match, capsys):
     assert re.search(match, text), text
 
 
+def test_count_message_formats_both_numbers_alike(capsys):
+    assert check_lora_count(lambda c, r, t: right_count(c, r, t) + 1) is False
+    text = line(capsys)
+    found = re.search(r"got (\S+), expected (\S+)\)", text)
+    assert found, text
+    got, expected = (int(v.replace(",", "")) for v in found.groups())
+    assert got == expected + 1 and found.group(1) == f"{got:,}" and found.group(2) == f"{expected:,}", text
+
+
 def test_strict_mode_raises_on_anything_but_a_check_mark(capsys):
     exercises.set_strict(True)
     with pytest.raises(AssertionError, match="not done yet"):
@@ -161,6 +170,20 @@ def lora_left_in(peft_model, base):
     return peft_model.get_base_model()
 
 
+def merged_into_peft_model(peft_model, base):
+    """Folds the updates into PEFT's own base layers and returns the PEFT model: counted twice."""
+    for name, m in lora_layers_of(peft_model):
+        with torch.no_grad():
+            m.base_layer.weight += m.scaling["default"] * (m.lora_B["default"].weight @ m.lora_A["default"].weight)
+    return peft_model
+
+
+def merge_without_no_grad(peft_model, base):
+    for name, m in lora_layers_of(peft_model):
+        base.get_submodule(name).weight += m.scaling["default"] * (m.lora_B["default"].weight @ m.lora_A["default"].weight)
+    return base
+
+
 @pytest.mark.parametrize("merge,match", [
     (merge_with(lambda m, c: 1.0), r"the update is scaled: .*r=8, lora_alpha=16, target_modules=\['q_proj'"),
     (merge_with(lambda m, c: c.lora_alpha / c.r), r"use_rslora=True the scaling is lora_alpha / sqrt\(r\)"),
@@ -173,7 +196,10 @@ def lora_left_in(peft_model, base):
     (peft_merge, "calls PEFT's merge_and_unload"),
     (peft_delta, "calls PEFT's get_delta_weight"),
     (lorakit_merge, r"calls lorakit\.lora\.merge_and_unload"),
-    (lora_left_in, "still has LoRA layers"),
+    (lora_left_in, r"with its LoRA layers and nothing merged .*return `base`, a plain model"),
+    (lambda p, b: p, r"with its LoRA layers and nothing merged .*return `base`, a plain model"),
+    (merged_into_peft_model, r"still has LoRA layers .*adds the update a second time"),
+    (merge_without_no_grad, r"wrap the in-place update in `with torch.no_grad\(\):`"),
     (lambda p, b: 3, "return the plain model"),
 ])
 def test_merge_slips_and_shortcuts_are_named(merge, match, capsys):

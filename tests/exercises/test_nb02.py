@@ -129,3 +129,4 @@ def test_strict_mode_raises_on_a_wrong_answer():
     exercises.set_strict(True)
     with pytest.raises(AssertionError, match="Exercise 1"):
         check_build_labels(lambda t, e: (flat(t, e), flat(t, e)))
+

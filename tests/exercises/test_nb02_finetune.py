@@ -2,7 +2,8 @@
 
 The honest solution trains for real, and the solutions notebook runs it (strict): these tests do not
 train it a second time. They check the checker's verdicts cheaply: a stub, a model without LoRA, an
-untrained adapter, full fine-tuning, the shipped adapter, the course's trainers, the time budget.
+untrained adapter, full fine-tuning, changed weights of adapted layers, the shipped adapter and a near
+copy of it, the course's trainers, the graded examples the learner never sees, the time budget.
 """
 import re
 
@@ -52,7 +53,7 @@ def test_a_model_without_lora_is_refused(capsys):
 def test_an_untrained_adapter_is_graded_by_its_score(capsys):
     assert check_finetune_record(untrained, n_eval=20) is False
     out = line(capsys)
-    assert out.startswith("Exercise 4: not right yet: exact match 0% on 20 validation examples, below 90%"), out
+    assert out.startswith("Exercise 4: not right yet: exact match 0% on 20 examples you did not tune on, below 90%"), out
 
 
 def test_full_fine_tuning_is_not_lora(capsys):
@@ -96,3 +97,92 @@ def test_the_course_trainers_and_the_shipped_adapter_are_refused(capsys):
 def test_over_the_time_budget_is_refused(capsys):
     assert check_finetune_record(untrained, seconds=0.0, n_eval=5) is False
     assert "over the budget of 0 s" in line(capsys)
+
+
+# ---------------------------------------------------------------- what the learner never sees, and two ways to fool it
+
+def test_graded_examples_are_none_the_learner_tunes_on():
+    """Exercise 4 is graded on a split only the checker draws: no validation or test example in it."""
+    from lorakit.data.tasks import TASKS
+    from lorakit.exercises.nb02 import RECORD_N_EVAL, _check_examples
+
+    graded = _check_examples()
+    assert len(graded) == RECORD_N_EVAL
+    for split in ("validation", "test"):
+        seen = TASKS["record"].make_split(split)
+        assert not {e["context"] for e in graded} & {e["context"] for e in seen}, split
+        assert not {e["id"] for e in graded} & {e["id"] for e in seen}, split
+
+
+def test_graded_examples_are_unavailable_to_the_learner(capsys):
+    from lorakit.exercises import nb02
+
+    def peeks(model, tokenizer, train):
+        return nb02._check_examples()          # to train on the graded examples
+    assert nb02.check_finetune_record(peeks) is False
+    out = capsys.readouterr().out
+    assert "not right yet" in out and "_check_examples" in out, out
+
+
+def _shipped_record(model):
+    from peft import PeftModel
+    from lorakit.studies.adapters import ADAPTERS_DIR
+    return PeftModel.from_pretrained(model, str(ADAPTERS_DIR / "record"), is_trainable=True)
+
+
+def test_a_near_copy_of_the_shipped_adapter_is_refused(capsys):
+    from lorakit.exercises.nb02 import check_finetune_record
+
+    def touched_up(model, tokenizer, train):
+        peft_model = _shipped_record(model)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for name, p in peft_model.named_parameters():
+                if "lora_" in name:
+                    p.add_(1e-4 * torch.randn_like(p))
+        return peft_model
+    assert check_finetune_record(touched_up) is False
+    out = capsys.readouterr().out
+    assert "not right yet" in out and "shipped record adapter" in out, out
+
+
+def test_shipped_distance_tells_a_copy_from_another_adapter():
+    from peft import LoraConfig, get_peft_model
+    from lorakit.exercises.nb02 import SHIPPED_DISTANCE, shipped_distance
+    from lorakit.models.loading import load_model
+
+    assert shipped_distance(_shipped_record(load_model())) == 0.0
+    torch.manual_seed(0)
+    fresh = get_peft_model(load_model(), LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
+                                                    task_type="CAUSAL_LM"))
+    assert shipped_distance(fresh) > SHIPPED_DISTANCE          # lora_B at zero: distance 1 at least
+    other = get_peft_model(load_model(), LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    assert shipped_distance(other) is None                     # nothing of the same name and shape
+
+
+@pytest.mark.parametrize("layer", ["q_proj", "down_proj"])
+def test_changed_weights_of_adapted_layers_are_refused(layer, capsys):
+    from peft import LoraConfig, get_peft_model
+    from lorakit.exercises.nb02 import check_finetune_record
+
+    def edits_the_base(model, tokenizer, train):
+        peft_model = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+        with torch.no_grad():
+            peft_model.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight.mul_(3) \
+                if layer == "q_proj" else peft_model.base_model.model.model.layers[1].mlp.down_proj.base_layer.weight.add_(1e-3)
+        return peft_model
+    assert check_finetune_record(edits_the_base) is False
+    out = capsys.readouterr().out
+    assert "not right yet" in out and "base weights changed" in out and f"{layer}.weight" in out, out
+
+
+def test_an_untouched_lora_model_has_every_base_weight_compared():
+    from peft import LoraConfig, get_peft_model
+    from lorakit.exercises.nb02 import changed_base_weights
+    from lorakit.models.loading import load_model
+
+    model = load_model()
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    peft_model = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    changed, compared = changed_base_weights(peft_model, base)
+    assert changed == [] and compared == len(base)

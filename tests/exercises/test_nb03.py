@@ -33,7 +33,8 @@ def right_storage(shape, blocksize, double_quant):
     return -(-numel // 2) + scales
 
 
-def outlier_measure(quant_type="nf4", keep_outlier=False, relative=True, row_blocks=False, swap=False):
+def outlier_measure(quant_type="nf4", keep_outlier=False, relative=True, row_blocks=False, swap=False,
+                    norm_ratio=False, outlier_in_whole=False, whole_denominator=False, block_over_whole=False):
     """A learner's measurement with bitsandbytes; the keywords make the usual slips."""
     import bitsandbytes.functional as bnb_f
 
@@ -49,11 +50,15 @@ def outlier_measure(quant_type="nf4", keep_outlier=False, relative=True, row_blo
         keep = torch.ones_like(inside)
         keep[at] = keep_outlier
 
-        def rel(mask):
+        def rel(mask, over_whole=False):
             mask = mask & keep
-            return (err[mask].sum() / (x[mask].pow(2).sum() if relative else mask.sum())).item()
+            below = keep if over_whole else mask
+            value = (err[mask].sum() / (x[below].pow(2).sum() if relative else mask.sum())).item()
+            return value ** 0.5 if norm_ratio else value
 
-        got = rel(inside), rel(~inside), rel(torch.ones_like(inside))
+        whole = torch.ones_like(inside)
+        got = (rel(inside, whole_denominator or block_over_whole), rel(~inside, whole_denominator),
+               (err.sum() / x.pow(2).sum()).item() if outlier_in_whole else rel(whole))
         return (got[1], got[0], got[2]) if swap else got
     return outlier_errors
 
@@ -95,6 +100,43 @@ def test_absmax_accepts_a_simulation():
         z = torch.randn(2**23 // blocksize, blocksize, generator=torch.Generator().manual_seed(1))
         return z.abs().amax(dim=1).median().item()
     assert check_absmax_in_sigmas(simulate) is True
+
+
+def test_absmax_simulation_of_ten_thousand_blocks_passes():
+    """The cell asks for at least 10^4 blocks per size: that many land within the tolerance."""
+    from lorakit.exercises.nb03 import ABSMAX_MIN_BLOCKS
+    for seed in (0, 1, 2):
+        def simulate(blocksize):
+            gen = torch.Generator().manual_seed(seed)
+            return torch.randn(ABSMAX_MIN_BLOCKS, blocksize, generator=gen).abs().amax(dim=1).median().item()
+        assert check_absmax_in_sigmas(simulate) is True, seed
+
+
+def test_absmax_small_simulation_is_not_called_the_mean(capsys):
+    """A noisy median of 300 blocks is refused with the number of blocks needed, never as "the mean"."""
+    def simulate(blocksize):
+        z = torch.randn(300, blocksize, generator=torch.Generator().manual_seed(3))
+        return z.abs().amax(dim=1).median().item()
+    assert check_absmax_in_sigmas(simulate) is False
+    out = capsys.readouterr().out
+    assert "at least 10,000 blocks per size" in out and "mean" not in out, out
+
+
+def test_absmax_mean_slip_uses_the_exact_mean(capsys):
+    from lorakit.exercises.nb03 import _absmax_mean
+    def simulated_mean(blocksize):     # the mean of 2^16 blocks: within 0.01 of the exact one
+        z = torch.randn(2**16, blocksize, generator=torch.Generator().manual_seed(0))
+        return z.abs().amax(dim=1).mean().item()
+    assert abs(simulated_mean(64) - _absmax_mean(64)) < 0.005
+    assert check_absmax_in_sigmas(simulated_mean) is False
+    assert "mean of the block absmax" in capsys.readouterr().out
+
+
+def test_scale_index_accepts_numpy_integers(capsys):
+    import numpy as np
+    assert check_scale_index(lambda r, c, n, b: np.int64((r * n + c) // b)) is True
+    assert check_scale_index(lambda r, c, n, b: np.int32(c // b)) is False
+    assert "do not restart at each row" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("answer,match", [
@@ -148,7 +190,12 @@ def test_outlier_check_mark_says_what_the_block_size_does(capsys):
     out = capsys.readouterr().out
     for b in OUTLIER_BLOCKSIZES:
         assert f"{b}: " in out
-    assert "grows with the block size" in out
+    assert "grows with the block size more than the other blocks' does" in out
+
+
+def checkers_own_measure(w, blocksize):
+    from lorakit.exercises.nb03 import _measure
+    return _measure(w, blocksize)
 
 
 def lorakit_round_trip(w, blocksize):
@@ -164,8 +211,13 @@ def lorakit_round_trip(w, blocksize):
     (outlier_measure(relative=False), "not the mean squared error"),
     (outlier_measure(row_blocks=True), r"flattened tensor .*outlier at \(37, 700\)"),
     (outlier_measure(swap=True), "swapped the first two"),
-    (lambda w, b: tuple(1.01 * v for v in right_outlier(w, b)), "not the round trip error"),
-    (lambda w, b: (0.8, 0.0085, 0.0093), "not the round trip error"),   # numbers copied from a ✓ line
+    (outlier_measure(norm_ratio=True), r"relative SQUARED error: a norm ratio .*square it"),
+    (outlier_measure(outlier_in_whole=True), r"leave the outlier out of \"whole\" too"),
+    (outlier_measure(whole_denominator=True), r"each part's squared error by the squares of the same values"),
+    (outlier_measure(block_over_whole=True), r"the block's squared error by the squares of its own values"),
+    (lambda w, b: tuple(1.01 * v for v in right_outlier(w, b)), "not the expected numbers"),
+    (lambda w, b: (0.8, 0.0085, 0.0093), "not the expected numbers"),   # numbers copied from a ✓ line
+    (checkers_own_measure, r"calls the checker's own _measure"),
     (lambda w, b: 0.8, "three numbers"),
     (lorakit_round_trip, r"calls lorakit\.quant\.(de)?quantize_4bit"),
 ])
