@@ -19,8 +19,9 @@ notebook without one is all core. Headings inside fenced code blocks are not hea
 
 The numbers go to ``build/learner_time.json`` (generated, like everything in ``build/``: it is
 recomputed from the committed notebooks in a second, so committing it would only let it go stale).
-With ``--write`` they also go into README.md's notebook table (the column "learner time, core
-(deeper)") and into the tables of the instructor guide (``instructor/README.md``) between the markers
+With ``--write`` they also go into each notebook's title cell (between ``<!-- learner-time -->`` and
+``<!-- /learner-time -->``; the line is added before the "Timed on" paragraph if missing), into
+README.md's notebook table (the column "learner time, core (deeper)") and into the tables of the instructor guide (``instructor/README.md``) between the markers
 ``<!-- learner-time:... -->`` and ``<!-- /learner-time -->``, built from the routes in
 ``instructor/routes.yaml``. ``tests/scripts/test_learner_time.py`` fails when those committed copies differ
 from what this script computes, and when a notebook's core path is over its budget.
@@ -186,6 +187,52 @@ def cell_text(nb: Notebook) -> str:
 
 
 
+TITLE_MARKER = re.compile(r"(<!-- learner-time -->)(.*?)(<!-- /learner-time -->)")
+TITLE_LINE = ("**Reading time:** <!-- learner-time -->{text}<!-- /learner-time --> (estimated from the cells by "
+              "`scripts/learner_time.py`; the formula is under the [README's table](../README.md#notebooks)).")
+TIMED_ON = re.compile(r"^(\*\*Timed on\*\*|\*Timed on\*)", re.MULTILINE)
+
+
+def title_text(nb: Notebook) -> str:
+    """The title cell's reading time: ``"54 min"`` or ``"54 min, and 30 min in Going deeper"``."""
+    core, deeper = nb.minutes("core"), nb.minutes("deeper")
+    return f"{core:.0f} min" + (f", and {deeper:.0f} min in Going deeper" if deeper else "")
+
+
+def fill_title(markdown: str, nb: Notebook) -> str:
+    """The title cell ``markdown`` with its reading time set from ``nb`` (the line added if missing)."""
+    if TITLE_MARKER.search(markdown):
+        return TITLE_MARKER.sub(lambda m: f"{m.group(1)}{title_text(nb)}{m.group(3)}", markdown, count=1)
+    line = TITLE_LINE.format(text=title_text(nb))
+    timed = TIMED_ON.search(markdown)
+    if timed is None:
+        raise ValueError(f"{nb.stem}: the title cell has no 'Timed on' paragraph to put the reading time before")
+    return markdown[:timed.start()] + line + "\n\n" + markdown[timed.start():]
+
+
+def write_titles(folder: Path = NOTEBOOKS_DIR, rounds: int = 3) -> list[Notebook]:
+    """Set every course notebook's reading time in its title cell; returns the final analysis.
+
+    The line's own words count, so it is written again until the minutes no longer move (a number is
+    one word whatever its value, so the second round settles it).
+    """
+    for _ in range(rounds):
+        changed = False
+        for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+            raw = path.read_text(encoding="utf-8")
+            nb_json = json.loads(raw)
+            title = nb_json["cells"][0]
+            old = _source(title)
+            new = fill_title(old, analyse(nb_json, path.stem))
+            if new != old:
+                title["source"] = new.splitlines(keepends=True)
+                path.write_text(json.dumps(nb_json, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                changed = True
+        if not changed:
+            return analyse_all(folder)
+    raise RuntimeError(f"the title cells' reading times did not settle in {rounds} rounds")
+
+
 def fill_readme(readme: str, notebooks: list[Notebook]) -> str:
     """``readme`` with the column :data:`README_COLUMN` of its notebook table set from ``notebooks``."""
     return fill_column(readme, README_COLUMN, {nb.stem: cell_text(nb) for nb in notebooks})
@@ -344,12 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR)
     ap.add_argument("--json", type=Path, default=JSON_OUT)
-    ap.add_argument("--write", action="store_true", help="also write README.md's column and the guide's tables")
+    ap.add_argument("--write", action="store_true",
+                    help="also write the notebooks' title cells, README.md's column and the guide's tables")
     ap.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
     ap.add_argument("--guide", type=Path, default=GUIDE)
     ap.add_argument("--sections", action="store_true", help="print every section's minutes too")
     args = ap.parse_args(argv)
-    notebooks = analyse_all(args.notebooks)
+    notebooks = write_titles(args.notebooks) if args.write else analyse_all(args.notebooks)
     print(report(notebooks))
     if args.sections:
         for nb in notebooks:
