@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from lorakit.exercises import call, exercise, named_slip, without
+from lorakit.exercises import NotDone, Shortcut, call, exercise, named_slip, without
 from lorakit.qalora import pool_groups as reference_pool
 
 
@@ -175,9 +175,11 @@ def check_max_update_rank(max_update_rank: Callable) -> str:
 
 BIT_WIDTHS = (2, 3, 4)
 GROUP_SIZES = (16, 32, 64, 128)
-FLOAT16_BITS = 16          # a merged QA-LoRA model stores each group's scale and (real-valued) zero in float16
-# (weights, budget) the checker asks about: the shipped model at two budgets, then a layer with outliers
+FLOAT16_BITS = 16          # the paper's merge.py stores each group's scale and (real-valued) zero in float16
+# (weights, budget) the checker names: the shipped model at two budgets, then a layer with outliers. It also asks
+# about one more, unannounced case drawn afresh on every check (a layer with outliers of its own, and a budget)
 BUDGETS = (("shipped", 4.0), ("shipped", 4.7), ("outliers", 5.0))
+EXTRA_BUDGET_RANGE = (3.5, 5.0)
 
 
 def _shipped_weights() -> dict[str, torch.Tensor]:
@@ -189,12 +191,23 @@ def _shipped_weights() -> dict[str, torch.Tensor]:
     return {n: model.get_submodule(n).weight.detach().clone() for n in find_targets(model, "all-linear")}
 
 
-def _outlier_weights() -> dict[str, torch.Tensor]:
+def _outlier_weights(seed: int = 0, name: str = "outliers") -> dict[str, torch.Tensor]:
     """A 256 x 512 layer whose weights are small, but one in 128 (on average) is 100 times larger."""
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     w = torch.randn(256, 512, generator=gen) * 0.02
     w[torch.rand(w.shape, generator=gen) < 1 / 128] *= 100
-    return {"outliers": w}
+    return {name: w}
+
+
+def _extra_case(rng=None) -> tuple[dict[str, torch.Tensor], float]:
+    """The unannounced case: a layer with outliers from a random seed, and a random budget in
+    :data:`EXTRA_BUDGET_RANGE` (two decimals, never one of the named budgets), so a lookup table fails."""
+    import random
+
+    rng = rng or random.Random()
+    named = {b for _, b in BUDGETS}
+    budget = next(b for b in iter(lambda: round(rng.uniform(*EXTRA_BUDGET_RANGE), 2), None) if b not in named)
+    return _outlier_weights(rng.randrange(1, 2**31), "layer"), budget
 
 
 def _bits_with_zeros(bits: int, group_size: int, zero_bits: int = FLOAT16_BITS) -> float:
@@ -247,6 +260,21 @@ def _as_format(got) -> tuple[int, int]:
     raise AssertionError(f"pick_format must return a pair of ints (bits, group_size), e.g. (4, 64); got {got!r}")
 
 
+def _found_nothing(pick_format: Callable, source: dict, helpers: dict, where: str, budget: float,
+                   err: Exception) -> None:
+    """The learner's function gave nothing (``None``) or failed at ``budget``: if it answers at a budget every
+    format fits under any count, it found no format within ``budget``: name the slip (codes counted at 8 bits)."""
+    try:
+        with without(pick_format, helpers):
+            roomy = _as_format(call(pick_format, {k: v.clone() for k, v in source.items()}, 64.0))
+    except (NotDone, AssertionError, Shortcut):
+        return
+    what = "returned None" if isinstance(err, NotDone) else "raised " + str(err).split(" raised ", 1)[-1]
+    raise AssertionError(f"on {where}, your function {what} at a budget of {budget} bits per weight, but answers "
+                         f"{roomy} at 64: it found no format within {budget}, though several fit. Count each code "
+                         "at b bits: uint8 is how the codes are kept in memory, not what is stored") from None
+
+
 @exercise(4)
 def check_pick_format(pick_format: Callable) -> str:
     """``pick_format(weights, budget) -> (bits, group_size)``, judged by the checker's own measurement."""
@@ -257,19 +285,28 @@ def check_pick_format(pick_format: Callable) -> str:
                "lorakit.studies.qalora_compare.linear_storage_bits": qalora_compare.linear_storage_bits,
                "lorakit.exercises.nb06._measure_formats": _measure_formats}      # the checker's own answer
     sources, tables = _cases()
+    extra_weights, extra_budget = _extra_case()
+    cases = [(name, budget, sources[name], tables[name]) for name, budget in BUDGETS]
+    cases.append(("extra", extra_budget, extra_weights, None))
     done = []
-    for name, budget in BUDGETS:
-        weights = {k: v.clone() for k, v in sources[name].items()}
-        with without(pick_format, helpers):
-            got = _as_format(call(pick_format, weights, budget))
-        if any(not torch.equal(weights[k], sources[name][k]) for k in weights):
+    for name, budget, source, table in cases:
+        where = {"shipped": "the shipped model's weights",
+                 "outliers": "a layer with outliers (one weight in 128 is 100 times larger)",
+                 "extra": "another layer with outliers, drawn at random"}[name]
+        weights = {k: v.clone() for k, v in source.items()}
+        try:
+            with without(pick_format, helpers):
+                got = _as_format(call(pick_format, weights, budget))
+        except (NotDone, AssertionError) as err:
+            _found_nothing(pick_format, source, helpers, where, budget, err)
+            raise
+        if any(not torch.equal(weights[k], source[k]) for k in weights):
             raise AssertionError("pick_format changed the weights it was given; quantize copies, not the originals")
-        table = tables[name]
-        where = ("the shipped model's weights" if name == "shipped" else
-                 "a layer with outliers (one weight in 128 is 100 times larger)")
+        table = table or _measure_formats(source)
         expected = _best(table, lambda k: table[k][0] <= budget + 1e-9)
         if got == expected:
-            done.append((name, budget, got))
+            if name != "extra":
+                done.append((name, budget, got))
             continue
         if got not in table:
             raise AssertionError(f"{got} is not one of the candidates: bits in {BIT_WIDTHS}, group sizes in "
@@ -277,16 +314,17 @@ def check_pick_format(pick_format: Callable) -> str:
         bpw, err = table[got]
         fits = lambda k: table[k][0] <= budget + 1e-9   # noqa: E731
         slips = {
-            "each weight also carries its share of its group's scale and zero point (a float16 each)":
+            "each weight also carries its share of its group's scale and zero point (16 bits each)":
                 _best(table, lambda k: k[0] <= budget),
             "a merged QA-LoRA model's zero points are real numbers, stored in float16 like the scales, not as "
             "b-bit integers": _best(table, lambda k: _bits_with_zeros(*k, zero_bits=k[0]) <= budget + 1e-9),
+            "count 16 bits per scale and per zero: float32 is how they are kept in memory, not what is stored": _best(table, lambda k: k[0] + 2 * 32 / k[1] <= budget + 1e-9),
             "a format that stores exactly the budget's number of bits fits it (<=, not <)":
                 _best(table, lambda k: table[k][0] < budget - 1e-9),
             "more bits is not always the better use of the budget: measure the error of every format that fits, "
             "and keep the smallest": max(filter(fits, table), key=lambda k: (k[0], -k[1])),
         }
-        message = named_slip(got, slips)
+        message = "; or ".join(m for m, wrong in slips.items() if wrong == got) or None
         if bpw > budget + 1e-9:
             raise AssertionError(f"on {where}, INT{got[0]} in groups of {got[1]} stores {bpw:.3f} bits per weight, "
                                  f"over the budget of {budget}" + (f": {message}" if message else ""))

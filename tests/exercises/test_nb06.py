@@ -121,8 +121,10 @@ def test_strict_mode_raises_on_a_wrong_answer(capsys):
 # ---------------------------------------------------------------- exercise 4: a format for a bit budget
 
 
-def _formats(weights, budget, count_zero_bits=16, fits=lambda bpw, budget: bpw <= budget):
-    """pick_format, written with a choice of slip: the zero points' bits, and how the budget is compared."""
+def _formats(weights, budget, count_zero_bits=16, fits=lambda bpw, budget: bpw <= budget, code_bits=None,
+             scale_bits=16):
+    """pick_format, written with a choice of slip: the zero points' bits, how the budget is compared, the bits
+    counted per code (None: b) and per scale (and zero, when count_zero_bits follows it); None if nothing fits."""
     from lorakit.qalora import dequantize_groupwise, quantize_groupwise
 
     best = None
@@ -133,12 +135,12 @@ def _formats(weights, budget, count_zero_bits=16, fits=lambda bpw, budget: bpw <
             for w in weights.values():
                 codes, scales, zeros = quantize_groupwise(w, bits, g)
                 zero_bits = bits if count_zero_bits is None else count_zero_bits
-                stored += codes.numel() * bits + 16 * scales.numel() + zero_bits * zeros.numel()
+                stored += codes.numel() * (code_bits or bits) + scale_bits * scales.numel() + zero_bits * zeros.numel()
                 n += w.numel()
                 error += (dequantize_groupwise(codes, scales, zeros) - w).pow(2).sum().item()
             if fits(stored / n, budget) and (best is None or error < best[0]):
                 best = (error, bits, g)
-    return best[1], best[2]
+    return None if best is None else (best[1], best[2])
 
 
 def test_pick_format_right_answer_and_its_types(capsys):
@@ -152,6 +154,15 @@ def test_pick_format_right_answer_and_its_types(capsys):
 
 @pytest.mark.parametrize("fn,expected", [
     (lambda w, b: _formats(w, b, count_zero_bits=None), "over the budget of 4.7: a merged QA-LoRA model's zero points"),
+    # scales and zeros counted at their in-memory float32 width: named first (at 4.0 it is also the `<` pick)
+    (lambda w, b: _formats(w, b, count_zero_bits=32, scale_bits=32),
+     "budget of 4.0 bits per weight: count 16 bits per scale and per zero: float32 is how"),
+    # codes counted at their in-memory uint8 width: nothing fits; returning None or failing is named, not "not done"
+    (lambda w, b: _formats(w, b, code_bits=8), "returned None at a budget of 4.0 bits per weight, but answers (4, 16) "
+                                               "at 64: it found no format within 4.0"),
+    (lambda w, b: _formats(w, b, code_bits=8)[0:2], "raised TypeError: 'NoneType' object is not subscriptable at a "
+                                                    "budget of 4.0"),
+    (lambda w, b: _formats(w, b, code_bits=8), "uint8 is how the codes are kept in memory"),
     (lambda w, b: _formats(w, b, fits=lambda bpw, budget: bpw < budget), "(<=, not <)"),
     (lambda w, b: max(((x, g) for x in (2, 3, 4) for g in (16, 32, 64, 128) if x + 32 / g <= b),
                       key=lambda k: (k[0], -k[1])), "layer with outliers"),
@@ -160,10 +171,25 @@ def test_pick_format_right_answer_and_its_types(capsys):
     (lambda w, b: (5, 32), "not one of the candidates"),
     (lambda w, b: 4, "a pair of ints"),
     (lambda w, b: (3.5, 32), "a pair of ints"),
+    # the three named cases hard-coded: the unannounced fourth case (a random budget) catches it
+    (lambda w, b: {4.0: (3, 32), 4.7: (4, 64), 5.0: (3, 16)}[b], "raised KeyError"),
+    (lambda w, b: {4.0: (3, 32), 4.7: (4, 64), 5.0: (3, 16)}.get(b, (2, 128)), "another layer with outliers"),
 ])
 def test_pick_format_slips(fn, expected, capsys):
     ok, line = outcome(nb06.check_pick_format, fn, capsys)
     assert not ok and line.startswith("Exercise 4: not right yet:") and expected in line, line
+
+
+def test_pick_format_extra_case_is_drawn_afresh():
+    import random
+
+    cases = [nb06._extra_case(random.Random(seed)) for seed in range(20)]
+    budgets = [b for _, b in cases]
+    assert all(3.5 <= b <= 5.0 and b not in (4.0, 4.7, 5.0) for b in budgets) and len(set(budgets)) > 10
+    first, second = cases[0][0]["layer"], cases[1][0]["layer"]
+    assert first.shape == second.shape == (256, 512) and not torch.equal(first, second)
+    assert not torch.equal(first, nb06._outlier_weights()["outliers"])
+    assert not torch.equal(nb06._extra_case()[0]["layer"], nb06._extra_case()[0]["layer"])   # unseeded: a fresh draw
 
 
 def test_pick_format_stub_and_in_place_change(capsys):

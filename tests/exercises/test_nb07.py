@@ -1,4 +1,6 @@
 """The LongLoRA notebook's checkers accept right answers, report stubs, and name the slip in wrong ones."""
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -185,6 +187,9 @@ def test_extend_context_over_budget_and_untrained(tokenizer, capsys):
     assert nb07.check_extend_context_yourself(untrained, tokenizer) is False
     out = capsys.readouterr().out
     assert "Exercise 4: not right yet: passkey accuracy 0% on 50 held-out keys at 512 tokens, below 60%" in out, out
+    step = float(re.search(r"231 reference training steps of ([0-9.]+) s measured on this machine", out)[1])
+    budget = float(re.search(r"budget ([0-9]+) s, 231 reference", out)[1])
+    assert step > 0 and abs(budget - 231 * step) <= 231 * 0.005 + 0.5, out     # the budget is the steps times the step
 
 
 def test_extend_context_held_out_keys_are_not_in_training(tokenizer):
@@ -202,6 +207,13 @@ def test_extend_context_held_out_keys_are_not_in_training(tokenizer):
      "lorakit.training.loop.finetune"),
     ("from lorakit.studies.longlora import load_format\n"
      "def f(tok, train):\n    return _lora(load_format(_shipped(LINEAR_4), 'x'))\n", "lorakit.studies.longlora.load_format"),
+    # the held-out keys' seed is public: rebuilding them to train on is refused
+    ("from lorakit.data.longdocs import passkey_split\nfrom lorakit.exercises.nb07 import HELDOUT_KEYS_SEED\n"
+     "def f(tok, train):\n    passkey_split(tok, 60, 512, seed=HELDOUT_KEYS_SEED)\n    return _lora(_shipped(LINEAR_4))\n",
+     "lorakit.data.longdocs.passkey_split"),
+    ("import random\nfrom lorakit.data import longdocs\n"
+     "def f(tok, train):\n    longdocs.passkey_document(random.Random(4242), tok, 512, 0.5)\n"
+     "    return _lora(_shipped(LINEAR_4))\n", "lorakit.data.longdocs.passkey_document"),
 ])
 def test_extend_context_course_helpers_are_refused(source, helper, tokenizer, capsys):
     namespace = {"_shipped": _shipped, "_lora": _lora, "LINEAR_4": LINEAR_4}
