@@ -208,8 +208,8 @@ NOTEBOOK_RANK = 16            # §2: all-linear at r = 16
 MEMORY_TOLERANCE = 0.15
 SLIP_TOLERANCE = 0.01         # a prediction this close to a named slip's total (and closer to it than to a right
                               # total, with or without activations) is that slip, even inside MEMORY_TOLERANCE
-# the checker's own LoRA configs, predicted on a 7B or 13B model: their LoRA part is a third of the memory or
-# more, so a prediction that ignores the config (e.g. 0.65 bytes a parameter: -28% to -39%) is caught
+# the checker's own LoRA configs, predicted on a 7B or 13B model: their LoRA part is about a third of the memory,
+# so a prediction that ignores the config (e.g. 0.65 bytes a parameter: -28% to -40%) is caught
 CHECKER_CONFIGS = ({"r": 64, "lora_alpha": 16, "target_modules": "all-linear"},
                    {"r": 256, "lora_alpha": 512, "target_modules": ["q_proj", "v_proj"]})
 
