@@ -11,7 +11,10 @@ Exercise 4, ``my_qlora(model_id)`` and ``predict_qlora(model_name, lora_config)`
 The learner's own QLoRA (``BitsAndBytesConfig``, ``prepare_model_for_kbit_training``, a ``LoraConfig``
 of their choosing) is applied to the shipped model and trained for one step; the learner's prediction
 of its trainable weights must be exact there, and of its training memory on a 7B-70B architecture of
-their choice (``data/architectures/``) within 15% of the estimator.
+their choice (``data/architectures/``) within 15% of the estimator; the same on a second (7B or 13B)
+architecture, for their config and for :data:`CHECKER_CONFIGS`, where a total matching a usual slip is
+named even inside 15%. The model must be prepared (gradient checkpointing on), and the training step runs
+on the model's device (a GPU when bitsandbytes put it there).
 
 Each checker compares with :mod:`lorakit.memory.estimate` (itself checked against measured bytes)
 and names the usual slip when the answer is wrong. Exercise 3 runs the learner's function with the
