@@ -12,7 +12,9 @@ convention, shared by every notebook:
     names the idea, never the formula or the code; running the checker again on the unchanged stub,
     or :func:`hint`, shows the next; the last step is the link to the solutions notebook;
   - ``Exercise 2: ✓ <what was checked>`` for a right answer;
-  - ``Exercise 2: not right yet: <what is wrong>`` for a wrong one, naming the slip;
+  - ``Exercise 2: not right yet: <what is wrong>`` for a wrong one, naming the slip (an unexpected
+    exception of the checker itself, e.g. a library's ``RuntimeError``, is also reported on this line,
+    by type and message, never as a traceback);
 
   and returns ``True`` (right) or ``False`` (not done, or wrong).
 
@@ -326,6 +328,7 @@ def exercise(number: int, hints: str | Sequence[str] | None = None, *, notebook:
 
         @functools.wraps(check)
         def wrapper(*args, **kwargs) -> bool:
+            unexpected = None
             try:
                 message = check(*args, **kwargs)
             except NotDone:
@@ -335,11 +338,19 @@ def exercise(number: int, hints: str | Sequence[str] | None = None, *, notebook:
                                          "work it out without it")
             except AssertionError as err:
                 status, text = "wrong", str(err)
+            except Exception as err:  # the checker itself failed (a library, the machine): one line, no traceback
+                unexpected = err
+                status, text = "wrong", (f"the checker stopped with {type(err).__name__}: {err} (not a verdict on "
+                                         "your answer; if it persists, report it with this line)")
             else:
                 status, text = "done", message or "correct"
             if not is_strict() and not ex.draft:
                 progress.record(nb, ex.number, status)
-            return report(ex.number, status, text)
+            try:
+                return report(ex.number, status, text)
+            except AssertionError as failure:   # strict mode: keep the checker's own error as the cause
+                raise failure from unexpected
+
         wrapper.exercise = ex
         return wrapper
     return decorate

@@ -12,7 +12,8 @@ shipped model, by the scores of one ``generate(..., adapter_names=...)`` call on
 Exercise 3, ``choose_merge(peft_model, tokenizer, validation)``: the real thing. The learner merges the
 ``qa`` and ``lookup`` adapters with PEFT's ``add_weighted_adapter``, choosing the weights (and the
 combination type, density) on the *validation* examples they are given; the checker builds the choice
-once and scores it on test (the test split cannot be made while the learner's function runs), next to
+once and scores it on test (while the learner's function runs the test split cannot be made and the
+notebook's globals holding test examples, §3's ``eval_sets``, cannot be read), next to
 its own pick from a small validation grid. On the shipped model no weights keep both tasks at 80%:
 the bar is the weaker task's score, within 10 points of the checker's pick.
 
@@ -189,7 +190,8 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
 # ---------------------------------------------------------------- exercise 3: merge weights chosen on validation
 
 MERGE_PAIR = ("qa", "lookup")        # the pair that keeps most of both on the shipped model (measured on validation)
-MERGE_N_VALIDATION = 40              # validation examples per task handed to the learner
+MERGE_N_VALIDATION = 100             # validation examples per task handed to the learner (at 40, picks tied on
+                                     # validation landed 13 points apart on test)
 MERGE_N_TEST = 100                   # test examples per task the checker scores the choice on (as §3)
 MERGE_POINTS = 0.10                  # the weaker task within 10 points of the checker's own pick
 # the checker's own pick comes from this grid, chosen on the same validation examples: on the shipped model cat
@@ -202,6 +204,52 @@ REFERENCE_GRID = [{"weights": [a, 0.9], "combination_type": "cat"} for a in (0.6
 
 class TestSplitTouched(Exception):
     """Raised when the learner's function asks for a task's test split while choosing."""
+
+
+class _HiddenTestExamples:
+    """Stands in, while the learner's function runs, for a notebook global that holds test examples."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def _refuse(self, *args, **kwargs):
+        raise TestSplitTouched(f"{self._name} holds test examples (the notebook scored on them): choose on the "
+                               "validation examples you are given; the test split is scored once, by the checker")
+
+    __getitem__ = __iter__ = __len__ = __contains__ = __bool__ = _refuse
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        self._refuse()
+
+
+def _is_test_examples(value) -> bool:
+    """Whether ``value`` is a prefix of a task's test split, or a dict holding one (the notebook's ``eval_sets``)."""
+    from lorakit.data.tasks import TASKS
+
+    def prefix(v, task):
+        return (isinstance(v, (list, tuple)) and len(v) > 0 and isinstance(v[0], dict)
+                and list(v) == TASKS[task].make_split("test", len(v)))
+
+    if isinstance(value, dict):
+        return any(t in TASKS and prefix(v, t) for t, v in value.items() if isinstance(t, str))
+    return isinstance(value, (list, tuple)) and any(prefix(value, t) for t in MERGE_PAIR)
+
+
+@contextlib.contextmanager
+def _test_examples_hidden(fn: Callable) -> Iterator[None]:
+    """While ``fn`` runs, every global of its module (the notebook) holding test examples (§3's ``eval_sets``)
+    refuses to be read: :class:`TestSplitTouched`."""
+    namespace = getattr(fn, "__globals__", None) or {}
+    saved = [(k, v) for k, v in list(namespace.items()) if not k.startswith("_") and _is_test_examples(v)]
+    for key, _ in saved:
+        namespace[key] = _HiddenTestExamples(key)
+    try:
+        yield
+    finally:
+        for key, value in saved:
+            namespace[key] = value
 
 
 @contextlib.contextmanager
@@ -314,7 +362,7 @@ def check_choose_merge(choose_merge: Callable, peft_model, tokenizer) -> str:
     validation = {t: TASKS[t].make_split("validation", MERGE_N_VALIDATION) for t in MERGE_PAIR}
     adapters_before, active = set(peft_model.peft_config), peft_model.active_adapter
     try:
-        with _validation_only(choose_merge), without(choose_merge, {"the checker's own pick (_reference_pick)":
+        with _test_examples_hidden(choose_merge), _validation_only(choose_merge), without(choose_merge, {"the checker's own pick (_reference_pick)":
                                                                     _reference_pick, "_reference_pick_now":
                                                                     _reference_pick_now}):
             choice = call(choose_merge, peft_model, tokenizer, {t: list(v) for t, v in validation.items()})
@@ -331,12 +379,20 @@ def check_choose_merge(choose_merge: Callable, peft_model, tokenizer) -> str:
     if min(got.values()) < min(ref.values()) - MERGE_POINTS - 1e-9:
         weak = min(got, key=got.get)
         raise AssertionError(f"on test your merge scores {shown}: {weak} falls more than {MERGE_POINTS:.0%} below the "
-                             f"checker's own validation pick ({best['combination_type']}, weights {best['weights']}: "
-                             f"{ref_shown}). Choose by the weaker task on validation, and look between the weights "
-                             "where one task collapses and where the other does")
+                             f"checker's own validation pick, which scores {ref_shown}. Choose by the weaker task on "
+                             "validation, and look between the weights where one task collapses and where the other "
+                             "does (the two weights need not be equal)")
+    return _done_line(choice, got, best, ref)
+
+
+def _done_line(choice: dict, got: dict, best: dict, ref: dict) -> str:
+    """The ✓ line: both picks and their test scores; "neither keeps both" only when that is what they show."""
+    shown = ", ".join(f"{t} {m:.0%}" for t, m in got.items())
+    ref_shown = ", ".join(f"{t} {m:.0%}" for t, m in ref.items())
+    neither = (" Neither keeps both tasks at 80%: a mixed batch (exercise 2) does"
+               if max(min(got.values()), min(ref.values())) < 0.8 else "")
     return (f"on test your merge ({choice['combination_type']}, weights {choice['weights']}) keeps {shown}; the checker's "
-            f"own validation pick ({best['combination_type']}, weights {best['weights']}): {ref_shown}. Neither keeps both "
-            "tasks at 80%: a mixed batch (exercise 2) does")
+            f"own validation pick ({best['combination_type']}, weights {best['weights']}): {ref_shown}.{neither}")
 
 
 __all__ = ["BASE", "PREAMBLE", "EXERCISE_2_BAR", "EXERCISE_2_PER_TASK", "MERGE_PAIR", "REFERENCE_GRID", "TestSplitTouched",

@@ -111,6 +111,22 @@ def test_choice_slips(answer, match):
         check_choose_setup(answer)
 
 
+def test_choice_without_double_quantization_is_named():
+    """Review 04-05, finding 6: NF4 at 4.5 bits (float32 block scales) changes a verdict; the slip is named."""
+    def no_double(name, gib):
+        model = meta_model(name)
+        n = sum(p.numel() for p in model.parameters())
+        linears = [m for k, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in k]
+        n_q = sum(m.weight.numel() for m in linears)
+        n_lora = sum(64 * (m.in_features + m.out_features) for m in linears)
+        act = model.config.num_hidden_layers * 512 * model.config.hidden_size * 4   # layer inputs, float32
+        nf4 = n_q * 4.5 / 8 + 4 * (n - n_q) + act    # with the activations: 65B on 48 GiB no longer fits 32-bit
+        need = [12 * n, 6 * n, 2 * n + 16 * n_lora, 2 * n + 10 * n_lora, nf4 + 16 * n_lora, nf4 + 10 * n_lora]
+        return next((option for option, b in zip(PREFERENCE, need) if b <= gib * 2**30), None)
+    with pytest.raises(AssertionError, match="NF4 at 4.5 bits"):
+        check_choose_setup(no_double)
+
+
 # ---------------------------------------------------------------- exercise 3: verdicts that survive both readings
 
 
@@ -137,19 +153,19 @@ _BUILT = {}
 
 
 def qlora(model_id, *, r=8, targets=("q_proj", "v_proj", "down_proj"), quant_type="nf4", double=True,
-          dtype=torch.float32, prepare=True, peft=True):
+          dtype=torch.float32, prepare=True, peft=True, checkpointing=True):
     """A learner's my_qlora, with one thing changed at a time (built once per variant)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import BitsAndBytesConfig
     from lorakit.models.loading import load_model
 
-    key = (model_id, r, targets, quant_type, double, dtype, prepare, peft)
+    key = (model_id, r, targets, quant_type, double, dtype, prepare, peft, checkpointing)
     if key not in _BUILT:
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type, bnb_4bit_use_double_quant=double,
                                    bnb_4bit_compute_dtype=dtype) if quant_type else None
         model = load_model(model_id, dtype=dtype, **({"quantization_config": quant} if quant else {}))
         if prepare:
-            model = prepare_model_for_kbit_training(model)
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
         if peft:
             config = LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets) if isinstance(targets, tuple)
                                 else targets, lora_dropout=0.0, task_type="CAUSAL_LM")
@@ -194,6 +210,8 @@ def test_my_qlora_stub_is_not_done(capsys):
     ({"dtype": torch.bfloat16, "prepare": False}, "casts the unquantized weights to float32"),
     ({"quant_type": None, "prepare": False}, "no layer is in 4 bits"),
     ({"peft": False}, "get_peft_model"),
+    ({"prepare": False}, "gradient checkpointing is off"),        # float32 on a CPU: only checkpointing tells
+    ({"checkpointing": False}, "gradient checkpointing is off"),
     ({"r": 16, "targets": "all-linear"}, "the notebook's LoRA"),
 ])
 def test_my_qlora_setup_slips(variant, match):
@@ -221,6 +239,46 @@ def test_my_qlora_memory_slips(wrong, match):
     # Llama-2-7B, q/v/down at r = 8: 16-bit n_other without activations is over 15% off
     with pytest.raises(AssertionError, match=match):
         check_my_qlora(qlora, predict, "meta-llama/Llama-2-7b-hf")
+
+
+def test_my_qlora_predictions_that_ignore_the_lora_config_are_caught():
+    """Review 04-05, finding 2: 0.65 bytes a parameter passes with a small LoRA of the learner's; the checker's
+    own configs (r = 64 all-linear, r = 256 on q/v) make the LoRA part a third of the memory or more."""
+    def flat(model_name, lora_config):
+        n_q, n_other, n_lora = _parts(model_name, lora_config)
+        return {"trainable": n_lora, "bytes": 0.65 * (n_q + n_other)}
+    # on Llama-2-70B with r = 8 it is +14%, on Llama-2-13B -1%: only the checker's configs tell
+    with pytest.raises(AssertionError, match=r"Llama-2-13b-hf, LoRA r = 64 on all-linear: .*more than 15% off"):
+        check_my_qlora(qlora, flat, "meta-llama/Llama-2-70b-hf")
+
+
+def test_my_qlora_16_bit_n_other_is_named_even_inside_the_tolerance():
+    """Review 04-05, finding 2: n_other in 16 bits is -13.5% on Llama-2-13B (inside 15%); on the 7B/13B check it
+    matches the slip's total and is named."""
+    def sixteen(model_name, lora_config):
+        n_q, n_other, n_lora = _parts(model_name, lora_config)
+        return {"trainable": n_lora, "bytes": n_q * (4 + 8 / 64 + 32 / (64 * 256)) / 8 + 2 * n_other + 16 * n_lora}
+    with pytest.raises(AssertionError, match=r"Llama-2-13b-hf, your LoRA: .*\(-13%\): the unquantized weights .* "
+                                             "are float32 after prepare_model_for_kbit_training"):
+        check_my_qlora(qlora, sixteen, "meta-llama/Llama-2-70b-hf")   # 70B: -6%; then Llama-2-13B: -13.5%
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
+def test_my_qlora_right_answer_passes_on_a_gpu(capsys):
+    """Review 04-05, finding 1: bitsandbytes puts the 4-bit model on cuda:0; the checker's batch must follow."""
+    from lorakit.models.loading import load_model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
+
+    def on_gpu(model_id):
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.float16)
+        model = prepare_model_for_kbit_training(load_model(model_id, quantization_config=quant))
+        return get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+                                                task_type="CAUSAL_LM"))
+    assert check_my_qlora(on_gpu, right_prediction, "mistralai/Mistral-7B-v0.1")
+    assert "✓" in capsys.readouterr().out
 
 
 def test_my_qlora_refuses_the_estimator_and_other_names(capsys):

@@ -172,8 +172,10 @@ def test_choose_merge_is_graded_by_its_test_score(three_adapters, capsys):
     model, tokenizer = three_adapters
     assert check_choose_merge(lambda m, t, v: {"weights": [1.0, 1.0], "combination_type": "svd"}, model, tokenizer) is False
     out = line(capsys)
-    assert "falls more than 10% below the checker's own validation pick" in out, out
+    assert "falls more than 10% below the checker's own validation pick, which scores qa" in out, out
     assert re.search(r"lookup \d+%", out)
+    # review 04-05, finding 7: the failure names the pick's scores only, not its type or weights (copyable)
+    assert "cat" not in out and "weights [" not in out and "0.9" not in out, out
 
 
 def test_choose_merge_refuses_the_checkers_own_pick(three_adapters, capsys):
@@ -184,3 +186,38 @@ def test_choose_merge_refuses_the_checkers_own_pick(three_adapters, capsys):
          "    return _reference_pick(peft_model, tok)[0]", namespace)
     assert check_choose_merge(namespace["copied"], model, tokenizer) is False
     assert "your function calls the checker's own pick" in line(capsys)
+
+
+def test_choose_merge_cannot_read_the_notebooks_test_examples(three_adapters, capsys):
+    """Review 04-05, finding 8: §3's eval_sets holds the test examples; it is hidden while choose_merge runs."""
+    model, tokenizer = three_adapters
+    eval_sets = {t: TASKS[t].make_split("test", 20) for t in TASKS}
+    namespace = {"eval_sets": eval_sets, "qa_test": eval_sets["qa"], "validation_copy": None}
+    exec("from lorakit.studies.adapters import score_tasks\n"
+         "def on_test(peft_model, tok, validation):\n"
+         "    score_tasks(peft_model, tok, eval_sets, batch_size=64)\n"
+         "    return {'weights': [1, 1], 'combination_type': 'svd'}\n"
+         "def on_a_list(peft_model, tok, validation):\n"
+         "    return {'weights': [len(qa_test), 1], 'combination_type': 'svd'}", namespace)
+    for fn in (namespace["on_test"], namespace["on_a_list"]):
+        assert check_choose_merge(fn, model, tokenizer) is False
+        out = line(capsys)
+        assert "holds test examples" in out and "the test split is scored once, by the checker" in out, out
+    assert namespace["eval_sets"] is eval_sets and namespace["qa_test"] is eval_sets["qa"]   # restored
+
+
+def test_validation_examples_are_not_hidden():
+    validation = {t: TASKS[t].make_split("validation", 5) for t in TASKS}
+    assert not nb05._is_test_examples(validation) and not nb05._is_test_examples(validation["qa"])
+    assert nb05._is_test_examples({"qa": TASKS["qa"].make_split("test", 5)})
+    assert not nb05._is_test_examples({"qa": [0.0, 1.0]}) and not nb05._is_test_examples([])
+
+
+def test_the_check_mark_line_says_neither_keeps_both_only_when_true():
+    """Review 04-05, finding 10: on a hub model, or with a better merge, the sentence can be false."""
+    choice = {"combination_type": "svd", "weights": [0.7, 0.9]}
+    best = {"combination_type": "cat", "weights": [0.7, 0.9]}
+    low = nb05._done_line(choice, {"qa": 0.54, "lookup": 0.57}, best, {"qa": 0.56, "lookup": 0.48})
+    assert low.endswith("Neither keeps both tasks at 80%: a mixed batch (exercise 2) does"), low
+    high = nb05._done_line(choice, {"qa": 0.85, "lookup": 0.82}, best, {"qa": 0.56, "lookup": 0.48})
+    assert "Neither" not in high and "qa 85%, lookup 82%" in high, high
