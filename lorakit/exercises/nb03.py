@@ -263,8 +263,8 @@ def _outlier_slips(w: torch.Tensor, blocksize: int) -> dict[str, tuple[float, fl
         "others' in the sum of squares": _measure(w, blocksize, keep_outlier=True),
         "relative means the summed squared error over the summed squares of the same values, not the mean "
         "squared error": _measure(w, blocksize, relative=False),
-        "blocks are chunks of the flattened tensor (Exercise 2): the outlier's block is found from its flat "
-        "position, not from its column alone": _measure(w, blocksize, row_blocks=True),
+        "blocks are chunks of the flattened tensor (section 3, step 1), row after row: the outlier's block "
+        "is found from its flat position, not from its column alone": _measure(w, blocksize, row_blocks=True),
         "the order is (in_block, elsewhere, whole): you swapped the first two": (right[1], right[0], right[2]),
         "relative SQUARED error: a norm ratio such as ‖error‖ / ‖w‖ is its square root; square it "
         "(or sum the squares)": tuple(v ** 0.5 for v in right),
