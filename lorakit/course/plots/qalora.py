@@ -45,7 +45,7 @@ def plot_zero_point_shift(before: torch.Tensor, after: torch.Tensor, scales: tor
     ax.set_xlabel(f"input feature i (vertical lines: groups of {group_size})")
     ax.set_ylabel("weight value W[j, i]")
     ax.set_title(title or "Merging moves each group's grid by one constant")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)   # below: covers no point
     fig.tight_layout()
     return fig
 
