@@ -63,7 +63,7 @@ def plot_update_patterns(updates: Mapping[str, torch.Tensor], group_size: int | 
         rank = torch.linalg.matrix_rank(delta).item()
         bound = delta.abs().max().item() or 1.0
         image = ax.imshow(delta, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto", interpolation="nearest")
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="entry of ΔW (own scale per panel)")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="ΔW entry")
         if group_size and "LoRA (" not in name:
             for edge in range(group_size, delta.shape[1], group_size):
                 ax.axvline(edge - 0.5, color="k", linewidth=0.5, alpha=0.4)
