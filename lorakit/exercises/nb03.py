@@ -206,7 +206,7 @@ def check_storage_bytes(storage_bytes: Callable) -> str:
 
 # ---------------------------------------------------------------- exercise 4: one outlier, several block sizes
 
-OUTLIER_SHAPE = (64, 1024)             # rows of 1024: whole blocks at every size below (the CPU fault of §4)
+OUTLIER_SHAPE = (64, 1024)             # rows of 1024: whole blocks at every size below (the CPU fault: 03's Going deeper)
 OUTLIER_BLOCKSIZES = (64, 256, 1024)   # under 2048: bitsandbytes' CPU build decodes these in its fast kernel
 OUTLIER_AT = ((0, 5), (37, 700))       # the outlier's (row, col) in the two tensors checked
 OUTLIER_VALUE = 1.0                    # 50 standard deviations of the other weights (0.02)
@@ -263,10 +263,10 @@ def _outlier_slips(w: torch.Tensor, blocksize: int) -> dict[str, tuple[float, fl
         "others' in the sum of squares": _measure(w, blocksize, keep_outlier=True),
         "relative means the summed squared error over the summed squares of the same values, not the mean "
         "squared error": _measure(w, blocksize, relative=False),
-        "blocks are chunks of the flattened tensor (Exercise 2): the outlier's block is found from its flat "
-        "position, not from its column alone": _measure(w, blocksize, row_blocks=True),
+        "blocks are chunks of the flattened tensor (section 3, step 1), row after row: the outlier's block "
+        "is found from its flat position, not from its column alone": _measure(w, blocksize, row_blocks=True),
         "the order is (in_block, elsewhere, whole): you swapped the first two": (right[1], right[0], right[2]),
-        "relative SQUARED error: a norm ratio such as §4's relative_error is its square root; square it "
+        "relative SQUARED error: a norm ratio such as ‖error‖ / ‖w‖ is its square root; square it "
         "(or sum the squares)": tuple(v ** 0.5 for v in right),
         "leave the outlier out of \"whole\" too: it is its block's absmax, stored exactly, and its square "
         "dwarfs the others'": (right[0], right[1], _measure(w, blocksize, keep_outlier=True)[2]),

@@ -51,12 +51,12 @@ def plot_code_books(codes: Mapping[str, torch.Tensor], scaled: torch.Tensor, bin
                     boundaries_of: str | None = "nf4",
                     title: str = "Code values over the values they must represent"):
     """Top: the density of ``scaled`` (weights divided by their block's absmax, in [-1, 1]), with
-    the rounding boundaries of the code book ``boundaries_of`` as vertical lines.
+    the rounding boundaries of the code book ``boundaries_of`` as vertical lines (both in the legend).
     Bottom: one row of dots per code book at its 16 values, with the midpoints where rounding
     switches from one value to the next as ticks."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, height_ratios=(2, 1))
     top.hist(scaled.detach().float().reshape(-1).cpu().numpy(), bins=bins, range=(-1, 1), density=True,
-             color="tab:grey", alpha=0.6)
+             color="tab:grey", alpha=0.6, label="w / absmax")
     top.set_ylabel("density of w / absmax")
     top.set_title(title)
     for row, (name, code) in enumerate(codes.items()):
@@ -66,8 +66,10 @@ def plot_code_books(codes: Mapping[str, torch.Tensor], scaled: torch.Tensor, bin
         bottom.scatter(values, [row] * len(values), color=colour, s=18, zorder=3)
         bottom.scatter(midpoints, [row] * len(midpoints), color=colour, marker="|", s=120, alpha=0.5)
         if name == boundaries_of:
-            for m in midpoints.tolist():
-                top.axvline(m, color=colour, alpha=0.4, linewidth=0.8)
+            for i, m in enumerate(midpoints.tolist()):
+                top.axvline(m, color=colour, alpha=0.4, linewidth=0.8,
+                            label=f"{name.upper()} rounding boundaries" if i == 0 else None)
+    top.legend(fontsize=8, loc="upper left")
     bottom.set_yticks(range(len(codes)), list(codes))
     bottom.set_ylim(-0.6, len(codes) - 0.4)
     bottom.set_xlabel("normalised value w / absmax (dots: code values, ticks: rounding boundaries)")
