@@ -45,7 +45,7 @@ def plot_zero_point_shift(before: torch.Tensor, after: torch.Tensor, scales: tor
     ax.set_xlabel(f"input feature i (vertical lines: groups of {group_size})")
     ax.set_ylabel("weight value W[j, i]")
     ax.set_title(title or "Merging moves each group's grid by one constant")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)   # below: covers no point
     fig.tight_layout()
     return fig
 
@@ -55,13 +55,15 @@ def plot_update_patterns(updates: Mapping[str, torch.Tensor], group_size: int | 
     """Heat maps of (out, in) updates side by side, with each panel's rank in its title.
 
     ``updates`` maps a panel title to a (out, in) matrix; ``group_size`` draws group boundaries.
+    Each panel's colour scale is symmetric around 0 and its own (shown by its colour bar).
     """
     fig, axes = plt.subplots(1, len(updates), figsize=(3.4 * len(updates), 3.4), squeeze=False)
     for ax, (name, delta) in zip(axes[0], updates.items()):
         delta = delta.detach().float().cpu()
         rank = torch.linalg.matrix_rank(delta).item()
         bound = delta.abs().max().item() or 1.0
-        ax.imshow(delta, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto", interpolation="nearest")
+        image = ax.imshow(delta, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto", interpolation="nearest")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="ΔW entry")
         if group_size and "LoRA (" not in name:
             for edge in range(group_size, delta.shape[1], group_size):
                 ax.axvline(edge - 0.5, color="k", linewidth=0.5, alpha=0.4)
