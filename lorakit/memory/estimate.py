@@ -12,13 +12,19 @@ base weights        full / LoRA: P · 2 bytes in 16 bits. QLoRA: every decoder `
 LoRA weights        r · Σ(in + out) over the targets, in ``adapter_dtype`` (PEFT: float32).
 gradients           one per trainable weight, in the trainable weight's dtype.
 optimizer states    AdamW keeps two per trainable weight: 8 bytes in 32 bits; 8-bit AdamW 2 bytes
-                    plus one float32 scale per 256 values (tensors under 4,096 values stay 32-bit).
+                    plus, for each moment, one float32 scale per 256 values (``absmax1``,
+                    ``absmax2``; tensors under 4,096 values stay 32-bit). Full fine-tuning with
+                    ``master_weights`` adds a float32 copy of the 16-bit weights here (4 bytes).
                     Paged optimizers hold the same bytes, in memory the GPU can evict.
 activations         what autograd saves for the backward pass (:func:`activation_bytes`).
 ==================  ==========================================================================
 
 Full 16-bit fine-tuning is then 2 + 2 + 8 = 12 bytes per parameter before activations: 65.3 B
-parameters need 783 GB, the ">780 GB" of the QLoRA paper (Dettmers et al. 2023, §1).
+parameters need 783 GB, which reproduces the ">780 GB" of the QLoRA paper (Dettmers et al. 2023, §1;
+the paper does not give its count). Mixed precision as usually run (Micikevicius et al. 2018; ZeRO's
+count, Rajbhandari et al. 2020) also keeps a float32 master copy of the weights for the update:
+2 + 2 + 4 + 8 = 16 bytes per parameter (``master_weights=True``), 1,045 GB for 65B. The course's own
+loop (:mod:`lorakit.training.loop`) holds the same 16 bytes as float32 weights and gradients.
 
 Everything is computed from the architecture on the meta device (:func:`~lorakit.count.meta_model`),
 so a 65B model costs nothing to estimate. The rules copy what PyTorch, transformers 5, PEFT 0.21 and
@@ -45,7 +51,12 @@ OPTIMIZERS = ("adamw_torch", "adamw_32bit", "adamw_8bit", "paged_adamw_32bit", "
 MIN_8BIT_SIZE = 4096        # bitsandbytes' min_8bit_size: smaller tensors keep 32-bit states
 OPTIM_8BIT_BLOCKSIZE = 256  # bitsandbytes' 8-bit optimizers: one float32 absmax per 256 values
 PAGED_MIN_NUMEL = 100_000   # bitsandbytes never pages a state tensor with fewer elements (1e5)
-GPUS_GIB = {"T4 (16 GB)": 16, "24 GB": 24, "48 GB": 48, "80 GB": 80}  # nominal sizes are GiB
+# GiB a card gives PyTorch (torch.cuda.get_device_properties(0).total_memory): a T4 sold as 16 GB reports
+# about 14.7 GiB (some of its memory is reserved, e.g. for ECC); the larger classes are nominal (cards report
+# a little less: check yours).
+GPUS_GIB = {"T4 (14.7 GiB)": 14.7, "24 GB": 24, "48 GB": 48, "80 GB": 80}
+FIT_MARGIN_GIB = 1.0  # kept free when deciding what fits: the CUDA context (about 0.3-0.5 GB), the
+                      # allocator's fragmentation and short-lived temporaries, none of them in the estimate
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,8 @@ class TrainingSetup:
     blocksize: int = 64                      # QLoRA: weights per NF4 block scale
     kbit_upcast: bool = True                 # QLoRA: prepare_model_for_kbit_training casts the
                                              # unquantized weights (embeddings, norms) to float32
+    master_weights: bool = False             # full fine-tuning in 16 bits: also a float32 master copy
+                                             # of the weights (mixed precision: 16 bytes/param, not 12)
 
     def __post_init__(self):
         _check_choice("method", self.method, METHODS)
@@ -74,6 +87,9 @@ class TrainingSetup:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.master_weights and (self.method != "full" or self.dtype == "fp32"):
+            raise ValueError("master_weights (a float32 copy of 16-bit weights) applies to method='full' with "
+                             f"dtype 'bf16' or 'fp16', got method={self.method!r}, dtype={self.dtype!r}")
 
 
 def _check_choice(name: str, value, choices: tuple) -> None:
@@ -293,6 +309,7 @@ def estimate_footprint(model_or_name, setup: TrainingSetup | None = None) -> Foo
         trainable = [p.numel() for p in all_params]
         base, lora, grads = w * sum(trainable), 0, w * sum(trainable)
         states = estimate_optimizer_states(trainable, setup.optimizer, param_bytes=w)
+        states += 4 * sum(trainable) if setup.master_weights else 0   # counted with the states, as ZeRO does
         targets = None
     else:
         names = find_targets(model, setup.target_modules)
@@ -311,8 +328,19 @@ def estimate_footprint(model_or_name, setup: TrainingSetup | None = None) -> Foo
                      activations=activation_bytes(config, setup, targets))
 
 
-def smallest_gpu(total_bytes: float, dtype: str | None = None, gpus: dict[str, float] = GPUS_GIB) -> str:
-    """The first GPU in ``gpus`` ({name: GiB}) that holds ``total_bytes``, or ``"none"``.
+def fits(total_bytes: float, gpu_gib: float, margin_gib: float = FIT_MARGIN_GIB) -> bool:
+    """Whether ``total_bytes`` fit a card that gives PyTorch ``gpu_gib`` GiB, keeping ``margin_gib`` free.
+
+    ``fits(16.2e9, 14.7)`` is False: 15.1 GiB is more than a T4's 14.7 - 1 GiB.
+    """
+    if margin_gib < 0 or margin_gib >= gpu_gib:
+        raise ValueError(f"margin_gib must be in [0, gpu_gib={gpu_gib}), got {margin_gib}")
+    return total_bytes <= (gpu_gib - margin_gib) * 2**30
+
+
+def smallest_gpu(total_bytes: float, dtype: str | None = None, gpus: dict[str, float] = GPUS_GIB,
+                 margin_gib: float = FIT_MARGIN_GIB) -> str:
+    """The first GPU in ``gpus`` ({name: GiB it gives PyTorch}) that :func:`fits` ``total_bytes``, or ``"none"``.
 
     With ``dtype="bf16"`` a T4 is passed over (compute capability 7.5: no bfloat16); with no dtype
     only the memory counts (the tables of notebook 04 compare sizes, whatever the dtype).
@@ -322,7 +350,7 @@ def smallest_gpu(total_bytes: float, dtype: str | None = None, gpus: dict[str, f
     for name, gib in gpus.items():
         if dtype == "bf16" and name.startswith("T4"):
             continue
-        if total_bytes <= gib * 2**30:
+        if fits(total_bytes, gib, margin_gib):
             return name
     return "none"
 
@@ -340,6 +368,6 @@ def footprint_table(names: Iterable[str], setups: dict[str, TrainingSetup]) -> l
     return rows
 
 
-__all__ = ["DTYPE_BYTES", "Footprint", "GPUS_GIB", "METHODS", "MIN_8BIT_SIZE", "OPTIMIZERS",
-           "PAGED_MIN_NUMEL", "TrainingSetup", "activation_bytes", "estimate_footprint", "footprint_table",
+__all__ = ["DTYPE_BYTES", "FIT_MARGIN_GIB", "Footprint", "GPUS_GIB", "METHODS", "MIN_8BIT_SIZE", "OPTIMIZERS",
+           "PAGED_MIN_NUMEL", "TrainingSetup", "activation_bytes", "estimate_footprint", "fits", "footprint_table",
            "nf4_tensor_bytes", "estimate_optimizer_states", "smallest_gpu"]

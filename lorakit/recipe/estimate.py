@@ -6,7 +6,7 @@ from a shipped config or a local ``config.json``; see :func:`lorakit.count.archi
 Per process, data parallel (DDP) keeps a whole copy of everything; FSDP shards the weights, the
 gradients and the optimizer states over the processes and keeps each process's own activations.
 Left out, as in :mod:`lorakit.memory.estimate`: the CUDA context (about 0.3-0.5 GB), allocator
-fragmentation and short-lived temporaries, so leave a margin.
+fragmentation and short-lived temporaries; what fits keeps ``FIT_MARGIN_GIB`` (1 GiB) free for them.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def right_choice(name, gib):
     n_lora = sum(64 * (m.in_features + m.out_features) for m in linears)
     nf4 = n_q * (4 + 8 / 64 + 32 / (64 * 256)) / 8 + 4 * (n - n_q)
     need = [12 * n, 6 * n, 2 * n + 16 * n_lora, 2 * n + 10 * n_lora, nf4 + 16 * n_lora, nf4 + 10 * n_lora]
-    return next(option for option, b in zip(PREFERENCE, need) if b <= gib * 2**30)
+    return next(option for option, b in zip(PREFERENCE, need) if b <= (gib - 1) * 2**30)   # 1 GiB kept free
 
 
 def test_right_answers_pass(capsys):
@@ -122,9 +122,23 @@ def test_choice_without_double_quantization_is_named():
         act = model.config.num_hidden_layers * 512 * model.config.hidden_size * 4   # layer inputs, float32
         nf4 = n_q * 4.5 / 8 + 4 * (n - n_q) + act    # with the activations: 65B on 48 GiB no longer fits 32-bit
         need = [12 * n, 6 * n, 2 * n + 16 * n_lora, 2 * n + 10 * n_lora, nf4 + 16 * n_lora, nf4 + 10 * n_lora]
-        return next((option for option, b in zip(PREFERENCE, need) if b <= gib * 2**30), None)
+        return next((option for option, b in zip(PREFERENCE, need) if b <= (gib - 1) * 2**30), None)
     with pytest.raises(AssertionError, match="NF4 at 4.5 bits"):
         check_choose_setup(no_double)
+
+
+def test_choice_without_the_margin_is_named():
+    """Issue 23: a T4 gives PyTorch 14.7 GiB and 1 GiB stays free; filling the card to the byte is named."""
+    from lorakit.exercises.nb04 import CHOICE_CASES, reference_choice
+    assert ("meta-llama/Llama-2-7b-hf", 14.7) in CHOICE_CASES
+    # the case that tells the two apart: LoRA with 8-bit AdamW needs ~14.1 GiB, inside 14.7 but not 13.7
+    assert reference_choice("meta-llama/Llama-2-7b-hf", 14.7) == ("qlora", "paged_adamw_32bit")
+    assert reference_choice("meta-llama/Llama-2-7b-hf", 14.7, margin_gib=0) == ("lora", "adamw_8bit")
+
+    def no_margin(name, gib):
+        return right_choice(name, gib + 1)       # compares with gib * 2**30: no GiB kept free
+    with pytest.raises(AssertionError, match="keep 1 GiB free"):
+        check_choose_setup(no_margin)
 
 
 # ---------------------------------------------------------------- exercise 3: verdicts that survive both readings
@@ -139,7 +153,7 @@ def test_choice_cases_do_not_depend_on_the_upcast_or_the_activations(name, gib):
     def choice(upcast, activations):
         for method, optimizer in PREFERENCE:
             fp = estimate_footprint(name, TrainingSetup(method=method, optimizer=optimizer, kbit_upcast=upcast))
-            if fp.total - (0 if activations else fp.activations) <= gib * 2**30:
+            if fp.total - (0 if activations else fp.activations) <= (gib - 1) * 2**30:
                 return method, optimizer
     verdicts = {choice(u, a) for u in (True, False) for a in (True, False)}
     assert verdicts == {reference_choice(name, gib)}, (name, gib, verdicts)

@@ -125,7 +125,7 @@ from lorakit.memory.estimate import TrainingSetup, estimate_footprint
 
 def choose_setup(model_name, gpu_gib):
     for method, optimizer in PREFERENCE:
-        if estimate_footprint(model_name, TrainingSetup(method=method, optimizer=optimizer)).total <= gpu_gib * 2**30:
+        if estimate_footprint(model_name, TrainingSetup(method=method, optimizer=optimizer)).total <= (gpu_gib - 1) * 2**30:
             return method, optimizer
 '''
 

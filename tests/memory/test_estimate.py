@@ -13,7 +13,8 @@ import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig
 
-from lorakit.memory.estimate import TrainingSetup, estimate_footprint, footprint_table, nf4_tensor_bytes, smallest_gpu
+from lorakit.memory.estimate import (GPUS_GIB, TrainingSetup, estimate_footprint, fits, footprint_table, nf4_tensor_bytes,
+                                     smallest_gpu)
 from lorakit.memory.estimate import activation_bytes, estimate_optimizer_states
 from lorakit.memory.probe import measure_footprint, relative_errors
 from lorakit.course.paths import TINY_LM_DIR
@@ -141,6 +142,42 @@ def test_full_16bit_65b_needs_over_780_gb_and_qlora_fits_48():
     assert smallest_gpu(paper.total) == "48 GB"
 
 
+def test_full_fine_tuning_12_or_16_bytes_per_parameter():
+    """Issue 23: 16-bit weights, gradients and two float32 moments are 12 B/param, the count that reproduces the
+    paper's >780 GB; mixed precision with a float32 master copy is 16 B/param (7B: 108 GB, not 81)."""
+    from lorakit.count.lora import _shared_meta_model
+    for name in ("meta-llama/Llama-2-7b-hf", "huggyllama/llama-65b"):
+        n = sum(p.numel() for p in _shared_meta_model(name).parameters())
+        plain = estimate_footprint(name, TrainingSetup(method="full", optimizer="adamw_32bit"))
+        master = estimate_footprint(name, TrainingSetup(method="full", optimizer="adamw_32bit", master_weights=True))
+        assert (plain.total - plain.activations) / n == 12 and (master.total - master.activations) / n == 16
+        assert master.optimizer_states - plain.optimizer_states == 4 * n     # the copy sits with the states
+        assert master.base_weights == plain.base_weights and master.gradients == plain.gradients
+    seven = estimate_footprint("meta-llama/Llama-2-7b-hf", TrainingSetup(method="full", optimizer="adamw_32bit",
+                                                                       master_weights=True))
+    assert 107e9 < seven.total < 109e9
+
+
+@pytest.mark.parametrize("kwargs", [{"method": "lora"}, {"method": "qlora"}, {"method": "full", "dtype": "fp32"}])
+def test_master_weights_only_for_16bit_full_fine_tuning(kwargs):
+    with pytest.raises(ValueError, match="master_weights"):
+        TrainingSetup(master_weights=True, **kwargs)
+
+
+def test_a_t4_gives_pytorch_14_7_gib_and_one_gib_stays_free():
+    """Issue 23: a 16 GB T4 reports about 14.7 GiB to PyTorch; Llama-2-7B LoRA 16-bit (16.2 GB) does not fit it."""
+    t4 = next(gib for name, gib in GPUS_GIB.items() if name.startswith("T4"))
+    assert t4 == 14.7
+    lora7 = estimate_footprint("meta-llama/Llama-2-7b-hf", TrainingSetup(method="lora", optimizer="adamw_32bit"))
+    assert 16.1e9 < lora7.total < 16.3e9
+    assert lora7.total <= 16 * 2**30 and not fits(lora7.total, t4)      # the nominal 16 GiB would have said yes
+    assert smallest_gpu(lora7.total) == "24 GB"
+    assert fits(13.7 * 2**30, 14.7) and not fits(13.7 * 2**30 + 1, 14.7)  # exactly 1 GiB kept free
+    assert fits(14.7 * 2**30, 14.7, margin_gib=0)
+    with pytest.raises(ValueError, match="margin_gib"):
+        fits(1.0, 14.7, margin_gib=-1)
+
+
 def test_activations_grow_linearly_without_checkpointing_in_tokens_except_attention():
     from lorakit.count import load_hf_config
     config = load_hf_config("tiny-lm")
@@ -153,7 +190,7 @@ def test_activations_grow_linearly_without_checkpointing_in_tokens_except_attent
 
 def test_footprint_table_rows_and_bad_input():
     rows = footprint_table(["tiny-lm"], {"QLoRA": TrainingSetup()})
-    assert rows[0]["model"] == "tiny-lm" and rows[0]["fits"] == "T4 (16 GB)"
+    assert rows[0]["model"] == "tiny-lm" and rows[0]["fits"] == "T4 (14.7 GiB)"
     assert math.isclose(rows[0]["total GB"], round(sum(rows[0][p] for p in
                         ("base_weights", "lora_weights", "gradients", "optimizer_states", "activations")), 1),
                         abs_tol=0.11)

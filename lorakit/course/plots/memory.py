@@ -22,7 +22,7 @@ def plot_footprint_bars(rows: Sequence[Mapping], gpus_gb: Mapping[str, float] | 
     Args:
         rows: dicts with ``model``, ``method`` and one GB value per part (``base_weights``, ...).
         gpus_gb: ``{label: GB}`` drawn as horizontal lines where they fall inside a panel (a T4's
-            16 GiB is 17.2 GB).
+            14.7 GiB is 15.8 GB).
 
     Each panel has its own linear memory axis: full fine-tuning of 65B is ~100x QLoRA of 7B, and a
     shared or logarithmic axis would hide the smaller bars' proportions. The cards are told apart by
