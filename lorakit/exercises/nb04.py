@@ -167,7 +167,8 @@ ESTIMATORS = {"estimate_footprint": estimate_footprint, "footprint_table": footp
 # something fits in each, and each verdict is the same whether n_other is counted in 16 or 32 bits and the
 # activations are counted or left out (tests/exercises/test_nb04.py checks this); a T4 gives PyTorch 14.7 GiB
 # (GPUS_GIB), and Llama-2-7B on it changes its verdict when the 1 GiB margin is left out
-CHOICE_CASES = [("HuggingFaceTB/SmolLM2-360M", 14.7), ("meta-llama/Llama-2-7b-hf", 14.7), ("meta-llama/Llama-2-7b-hf", 24),
+CHOICE_CASES = [("HuggingFaceTB/SmolLM2-360M", 14.7), ("meta-llama/Llama-2-7b-hf", 14.7),
+                ("meta-llama/Llama-2-7b-hf", 24),
                 ("meta-llama/Llama-2-13b-hf", 14.7), ("meta-llama/Llama-2-13b-hf", 48),
                 ("meta-llama/Llama-2-13b-hf", 80), ("huggyllama/llama-30b", 48), ("huggyllama/llama-65b", 48)]
 
@@ -198,14 +199,15 @@ def check_choose_setup(choose_setup: Callable) -> str:
                                  "scales; double quantization stores them in 8 bits: 4.127 bits a weight")
         if PREFERENCE.index(got) < PREFERENCE.index(want):
             raise AssertionError(f"{name} on {gib} GiB: {got} needs about {total / 2**30:.1f} GiB, it does not "
-                                 f"fit (compare bytes with (gpu_gib - {FIT_MARGIN_GIB:g}) * 2**30; did you count the gradients and both "
-                                 "AdamW states of everything that trains, the activations, and QLoRA's unquantized "
-                                 "weights in float32?)")
+                                 f"fit (compare bytes with (gpu_gib - {FIT_MARGIN_GIB:g}) * 2**30; did you count the "
+                                 "gradients and both AdamW states of everything that trains, the activations, and "
+                                 "QLoRA's unquantized weights in float32?)")
         raise AssertionError(f"{name} on {gib} GiB: {want} fits and is closer to full fine-tuning than {got} "
                              f"(which needs about {total / 2**30:.1f} GiB): is a part counted twice, or in "
                              "32 bits where it is 16 or 4?")
-    return (f"each choice is the closest to full fine-tuning that fits with {FIT_MARGIN_GIB:g} GiB kept free, by your own "
-            "estimate (on a real run, check torch.cuda.max_memory_allocated: temporaries are not in it)")
+    return (f"each choice is the closest to full fine-tuning that fits with {FIT_MARGIN_GIB:g} GiB kept free, "
+            "by your own estimate (on a real run, check torch.cuda.max_memory_allocated: temporaries are not "
+            "in it)")
 
 
 # ---------------------------------------------------------------- exercise 4: your own QLoRA, for real

@@ -61,7 +61,7 @@ def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = 
         steps: optimizer steps (no time cap, so two methods see the same batches).
         preset: a :class:`lorakit.models.presets.Preset` (learning rate, batch size, sequence length).
         optim: transformers' ``optim`` name, e.g. ``"paged_adamw_32bit"`` (QLoRA's) or ``"adamw_torch"``.
-        checkpointing: ``activation_checkpointing`` (transformers 5's name for gradient checkpointing).
+        checkpointing: ``activation_checkpointing`` (gradient checkpointing's name since transformers 5.23).
         dtype: the compute dtype (default :func:`lorakit.models.device.compute_dtype`).
         adapters: the dtype the LoRA weights train in: default :func:`adapter_dtype` (float32 unless
             the compute dtype is bfloat16), restored after TRL's cast; ``"trl"`` keeps what TRL did

@@ -17,7 +17,8 @@ the notebook "NF4 and double quantization"):
 ``bnb_4bit_use_double_quant=True``       ``double_quant=True``, :func:`lorakit.quant.double_quantize`
 ``bnb_4bit_compute_dtype``               the dtype weights are decoded to for each matmul
                                          (:func:`lorakit.quant.dequantize_4bit`'s ``dtype``)
-(block size 64, not a flag)              ``blocksize=64`` (``bnb_4bit_blocksize`` in transformers 5)
+(block size 64, not a flag)              ``blocksize=64``: ``Params4bit``'s default (transformers 5.25's
+                                         ``BitsAndBytesConfig`` has no block-size option)
 =======================================  ===========================================================
 """
 from __future__ import annotations

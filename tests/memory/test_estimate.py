@@ -13,8 +13,8 @@ import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig
 
-from lorakit.memory.estimate import (GPUS_GIB, TrainingSetup, estimate_footprint, fits, footprint_table, nf4_tensor_bytes,
-                                     smallest_gpu)
+from lorakit.memory.estimate import (GPUS_GIB, TrainingSetup, estimate_footprint, fits, footprint_table,
+                                     nf4_tensor_bytes, smallest_gpu)
 from lorakit.memory.estimate import activation_bytes, estimate_optimizer_states
 from lorakit.memory.probe import measure_footprint, relative_errors
 from lorakit.course.paths import TINY_LM_DIR
