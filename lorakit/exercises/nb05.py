@@ -389,7 +389,7 @@ def _done_line(choice: dict, got: dict, best: dict, ref: dict) -> str:
     """The ✓ line: both picks and their test scores; "neither keeps both" only when that is what they show."""
     shown = ", ".join(f"{t} {m:.0%}" for t, m in got.items())
     ref_shown = ", ".join(f"{t} {m:.0%}" for t, m in ref.items())
-    neither = (" Neither keeps both tasks at 80%: a mixed batch (exercise 2) does"
+    neither = (" Neither keeps both tasks at 80%: a mixed batch (§8) does"
                if max(min(got.values()), min(ref.values())) < 0.8 else "")
     return (f"on test your merge ({choice['combination_type']}, weights {choice['weights']}) keeps {shown}; the checker's "
             f"own validation pick ({best['combination_type']}, weights {best['weights']}): {ref_shown}.{neither}")

@@ -9,9 +9,12 @@ Exercise 3, ``leak_free_score_flops(seq_len, group_size, head_dim, n_heads)``: t
 the leak-free cut actually needs (its shifted heads have two half-size groups at the ends).
 Exercise 4, ``extend_context_yourself(tokenizer, train)``: the real thing. Load the shipped model with
 linear position interpolation set through its config, put the notebook's stage-1 format adapter on it
-(PEFT), train a LoRA adapter of your own on 512-token passkey documents, and return it. Graded by
-passkey retrieval at 4x the pretraining length on held-out keys, within a time budget; the course's
-own helpers that do these steps are unavailable while it runs.
+(PEFT), add a LoRA adapter of your own, train it on 512-token passkey documents, and return it. The
+notebook gives the training (the course's loop, ``lorakit.training.loop.finetune``, with the loss on the
+key), so the learner's work is those three moves. Graded by passkey retrieval at 4x the pretraining
+length on held-out keys, within a time budget; the course's helpers that would make the moves
+(interpolation, the format adapter, LongLoRA's trainable set, the experiment) are unavailable while it
+runs.
 
 Each checker runs the learner's function on inputs where the usual slips give different answers,
 and names the slip it recognises.
@@ -34,13 +37,13 @@ def _qkv(seed: int = 0, B: int = 2, H: int = 4, N: int = 16, D: int = 8):
     return [torch.randn(B, H, N, D, generator=gen) for _ in range(3)]
 
 
-def _grouped(q, k, v, G):
+def _grouped(q, k, v, G, causal: bool = True):
     B, H, N, D = q.shape
 
     def split(x):
         return x.reshape(B, H, N // G, G, D).transpose(1, 2).reshape(-1, H, G, D)
 
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v), is_causal=True)
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), is_causal=causal)
     return out.reshape(B, N // G, H, G, D).transpose(1, 2).reshape(B, H, N, D)
 
 
@@ -48,11 +51,11 @@ def _rolled_slips(q, k, v, G) -> dict[str, torch.Tensor]:
     """Outputs of the usual mistakes, for recognising them."""
     half, s = q.shape[1] // 2, G // 2
 
-    def with_roll(heads: slice, direction: int, back: bool):
+    def with_roll(heads: slice, direction: int, back: bool, causal: bool = True):
         qs, ks, vs = (x.clone() for x in (q, k, v))
         for x in (qs, ks, vs):
             x[:, heads] = x[:, heads].roll(direction * s, dims=2)
-        out = _grouped(qs, ks, vs, G)
+        out = _grouped(qs, ks, vs, G, causal)
         if back:
             out[:, heads] = out[:, heads].roll(-direction * s, dims=2)
         return out
@@ -63,6 +66,8 @@ def _rolled_slips(q, k, v, G) -> dict[str, torch.Tensor]:
         "the FIRST half of the heads is shifted; the official code shifts heads [H // 2:]":
             with_roll(slice(None, half), -1, True),
         "every head is shifted; only the second half should be": with_roll(slice(None), -1, True),
+        "attention inside a group must be causal (is_causal=True): a token reads itself and the tokens "
+        "before it in its group, not those after": with_roll(slice(half, None), -1, True, causal=False),
     }
 
 
@@ -90,7 +95,10 @@ def check_rolled_s2_attention(rolled_s2_attention) -> str:
             raise AssertionError("this is the leak-free cut; the exercise asks for the official roll, where "
                                  "the first G/2 tokens wrap around into the last group")
         bad = (got - expected).abs().amax(dim=(0, 2, 3)) > 1e-5
-        raise AssertionError(f"heads {bad.nonzero().flatten().tolist()} differ from the official roll")
+        plain = bad[: q.shape[1] // 2].any()               # the plain heads need no roll: only the attention
+        raise AssertionError(f"heads {bad.nonzero().flatten().tolist()} differ from the official roll"
+                             + ("; the plain heads differ too, so look at the attention inside a group: it must be "
+                                "causal, each token reading itself and the tokens before it" if plain else ""))
     return "your S2-Attn equals the official roll (lorakit's s2_attention with wrap=True)"
 
 
@@ -176,7 +184,7 @@ def check_interpolated_angles(interpolated_angles) -> str:
 PASSKEY_BAR = 0.6            # passkey accuracy at 4x the pretraining length, on held-out keys
 REFERENCE_STEPS = 231        # the time budget, in reference steps (LoRA r = 16 on every linear layer, batch 4 x 512
                              # tokens) timed on the learner's machine: the step count of the one-stage run in
-                             # shared/reference/tiny-model-experiments.md; the solution needs 60 steps of its own.
+                             # shared/reference/tiny-model-experiments.md; the solution trains 80 steps.
                              # In seconds it is what the check measures (it prints the step time): 88 s at 0.38 s a
                              # step when the solutions notebook ran, 230 s at about 1 s on a busier run
 REFERENCE_REPEATS = 5        # reference steps timed (after one warm-up); the budget uses their median
@@ -187,15 +195,14 @@ HELDOUT_KEYS_SEED = 4_242    # the evaluation set's seed: used nowhere else in t
 
 
 def _longlora_shortcuts() -> dict:
-    """The course's helpers that would do the exercise's steps (interpolation, training, the experiment)."""
+    """The course's helpers that would make the exercise's moves (interpolation, the format adapter, the LoRA
+    set-up, the whole experiment). ``lorakit.training.loop.finetune`` is not one: the notebook hands it over."""
     from lorakit.data import longdocs
     from lorakit.longlora import position, trainable
     from lorakit.studies import longlora as study
-    from lorakit.training import loop
 
     return {"lorakit.longlora.extend_context": position.extend_context,
             "lorakit.longlora.longlora_trainable": trainable.longlora_trainable,
-            "lorakit.training.loop.finetune": loop.finetune,
             "lorakit.studies.longlora.load_format": study.load_format,
             "lorakit.studies.longlora.teach_format": study.teach_format,
             "lorakit.studies.longlora.prepare": study.prepare,

@@ -24,8 +24,9 @@ Each function matches PEFT 0.21's ``LoraModel.add_weighted_adapter`` for a ``nn.
 pruning (``torch.topk``, ``k = int(density · numel)``), same sign election (``"total"``: the sign of
 the sum; ``"frequency"``: the sign of the count; a tie counts as +), same SVD truncation and clamp.
 Left out: the DARE variants (``dare_linear``, ``dare_ties`` and their ``_svd`` forms), which drop
-entries at random (Yu et al. 2023) and so cannot be compared with PEFT entry by entry, and the
-conv/embedding layers PEFT also handles.
+entries at random (Yu et al. 2023) and so cannot be compared with PEFT entry by entry (their one
+step, ``drop_and_rescale``, is here and equals PEFT's under the same seed), and the conv/embedding
+layers PEFT also handles.
 """
 from __future__ import annotations
 
@@ -117,6 +118,24 @@ def ties_merge(tensors: Sequence[torch.Tensor], weights: Sequence[float], densit
     w = torch.as_tensor(weights, dtype=trimmed.dtype).view(-1, *[1] * (trimmed.dim() - 1))
     kept = (trimmed * w * agrees).sum(dim=0)
     return kept / torch.clamp(agrees.sum(dim=0), min=1.0)
+
+
+def drop_and_rescale(tensor: torch.Tensor, density: float,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """DARE's step (Yu et al. 2023, arXiv 2311.03099): drop each entry with probability p = 1 − density,
+    divide the survivors by 1 − p, so every entry keeps its expected value.
+
+    Each entry survives a Bernoulli(``density``) draw, as in PEFT's ``random_pruning(..., rescale=True)``
+    (equal to it under the same global seed when ``generator`` is None). Example: with density 0.5,
+    ``[1, -2, 3, 4]`` may become ``[2, 0, 0, 8]``. ``density`` must be in (0, 1]; 1 returns the input.
+    """
+    density = _check_density(density)
+    if density == 0:
+        raise ValueError("density 0 would drop every entry and divide by 0; use a density in (0, 1]")
+    if density == 1:
+        return tensor
+    mask = torch.bernoulli(torch.full_like(tensor, density), generator=generator)
+    return tensor * mask / density
 
 
 def magnitude_prune_merge(tensors: Sequence[torch.Tensor], weights: Sequence[float], density: float) -> torch.Tensor:
@@ -247,6 +266,6 @@ def combine(As: Sequence[torch.Tensor], Bs: Sequence[torch.Tensor], scalings: Se
 
 __all__ = [
     "COMBINATION_TYPES", "combine", "combine_cat", "combine_deltas", "combine_linear", "combine_ties",
-    "delta_weight", "elect_sign", "magnitude_prune_merge", "ties_merge", "trim", "truncated_svd",
+    "delta_weight", "drop_and_rescale", "elect_sign", "magnitude_prune_merge", "ties_merge", "trim", "truncated_svd",
     "weighted_sum",
 ]

@@ -42,7 +42,7 @@ class LongLoRAVariant:
 
 
 VARIANTS = {
-    "no_pi": LongLoRAVariant("no PI, no fine-tuning", interpolate=False),
+    "no_pi": LongLoRAVariant("no PI, no stage 2", interpolate=False),
     "pi_only": LongLoRAVariant("PI only"),
     "lora_full": LongLoRAVariant("LoRA, full attention", "lora"),
     "lora_s2": LongLoRAVariant("LoRA, S²-Attn", "lora", s2=True),

@@ -66,9 +66,10 @@ def linear4bit_layers(model: nn.Module) -> dict[str, nn.Module]:
 def rows_are_whole_blocks(model: nn.Module) -> bool:
     """True when every 4-bit layer's ``in_features`` is a multiple of its block size.
 
-    bitsandbytes 0.50's CPU kernel that decodes 4-bit weights is right only then (see
+    Such rows are always decoded right. bitsandbytes 0.50's CPU build, on an AVX-512 CPU, decodes
+    rows whose length is a multiple of 16 but not of the block size with the wrong scales (see
     :mod:`lorakit.quant.quantize`): its backward pass, PEFT's merge into a 4-bit layer and
-    ``model.dequantize()`` all decode through it.
+    ``model.dequantize()`` all decode through that kernel.
     """
     return all(m.in_features % m.weight.quant_state.blocksize == 0 for m in linear4bit_layers(model).values())
 

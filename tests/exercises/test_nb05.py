@@ -218,6 +218,6 @@ def test_the_check_mark_line_says_neither_keeps_both_only_when_true():
     choice = {"combination_type": "svd", "weights": [0.7, 0.9]}
     best = {"combination_type": "cat", "weights": [0.7, 0.9]}
     low = nb05._done_line(choice, {"qa": 0.54, "lookup": 0.57}, best, {"qa": 0.56, "lookup": 0.48})
-    assert low.endswith("Neither keeps both tasks at 80%: a mixed batch (exercise 2) does"), low
+    assert low.endswith("Neither keeps both tasks at 80%: a mixed batch (§8) does"), low
     high = nb05._done_line(choice, {"qa": 0.85, "lookup": 0.82}, best, {"qa": 0.56, "lookup": 0.48})
     assert "Neither" not in high and "qa 85%, lookup 82%" in high, high

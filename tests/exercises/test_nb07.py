@@ -17,7 +17,7 @@ def lenient():
     set_strict(False)
 
 
-def rolled(q, k, v, group_size, heads=None, direction=-1, back=True):
+def rolled(q, k, v, group_size, heads=None, direction=-1, back=True, causal=True):
     B, H, N, D = q.shape
     heads = slice(H // 2, None) if heads is None else heads
     q, k, v = (x.clone() for x in (q, k, v))
@@ -27,7 +27,7 @@ def rolled(q, k, v, group_size, heads=None, direction=-1, back=True):
     def split(x):
         return x.reshape(B, H, N // group_size, group_size, D).transpose(1, 2).reshape(-1, H, group_size, D)
 
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v), is_causal=True)
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), is_causal=causal)
     out = out.reshape(B, N // group_size, H, group_size, D).transpose(1, 2).reshape(B, H, N, D)
     if back:
         out[:, heads] = out[:, heads].roll(-direction * (group_size // 2), dims=2)
@@ -78,6 +78,10 @@ def test_strict_mode_raises():
     (lambda q, k, v, G: rolled(q, k, v, G, back=False), "not rolled back"),
     (lambda q, k, v, G: rolled(q, k, v, G, heads=slice(0, q.shape[1] // 2)), "FIRST half"),
     (lambda q, k, v, G: rolled(q, k, v, G, heads=slice(None)), "every head is shifted"),
+    (lambda q, k, v, G: rolled(q, k, v, G, causal=False), "must be causal (is_causal=True)"),
+    # right shifted heads, but the plain heads attend over the whole sequence: the message points at the attention
+    (lambda q, k, v, G: torch.cat([F.scaled_dot_product_attention(q, k, v, is_causal=True)[:, :q.shape[1] // 2],
+                                   rolled(q, k, v, G)[:, q.shape[1] // 2:]], dim=1), "the plain heads differ too"),
     (lambda q, k, v, G: __import__("lorakit.longlora", fromlist=["x"]).s2_attention(q, k, v, G), "checked against"),
     (lambda q, k, v, G: leak_free(q, k, v, G), "leak-free cut"),
     (lambda q, k, v, G: q[:, :, :4], "input's shape"),
@@ -202,9 +206,8 @@ def test_extend_context_held_out_keys_are_not_in_training(tokenizer):
 @pytest.mark.parametrize("source, helper", [
     ("from lorakit.longlora import extend_context\n"
      "def f(tok, train):\n    m = _shipped()\n    extend_context(m, 4)\n    return _lora(m)\n", "lorakit.longlora.extend_context"),
-    ("from lorakit.training.loop import finetune\n"
-     "def f(tok, train):\n    m = _lora(_shipped(LINEAR_4))\n    finetune(m, tok, train)\n    return m\n",
-     "lorakit.training.loop.finetune"),
+    ("from lorakit.longlora import longlora_trainable\n"
+     "def f(tok, train):\n    return longlora_trainable(_shipped(LINEAR_4))\n", "lorakit.longlora.longlora_trainable"),
     ("from lorakit.studies.longlora import load_format\n"
      "def f(tok, train):\n    return _lora(load_format(_shipped(LINEAR_4), 'x'))\n", "lorakit.studies.longlora.load_format"),
     # the held-out keys' seed is public: rebuilding them to train on is refused

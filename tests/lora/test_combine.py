@@ -151,3 +151,26 @@ def test_bad_input_is_named():
         combine_linear([a, torch.ones(3, 4)], [b, torch.ones(3, 3)], [1.0, 1.0], [1.0, 1.0])
     with pytest.raises(ValueError, match="one weight per adapter"):
         weighted_sum([a, a], [1.0])
+
+
+def test_drop_and_rescale_equals_peft_under_the_same_seed():
+    from peft.utils.merge_utils import random_pruning
+
+    from lorakit.lora.combine import drop_and_rescale
+    t = torch.randn(40, 30)
+    torch.manual_seed(3)
+    ours = drop_and_rescale(t, 0.3)
+    torch.manual_seed(3)
+    theirs = random_pruning(t, 0.3, rescale=True)
+    assert torch.equal(ours, theirs)
+    kept = ours != 0
+    assert 0 < kept.float().mean() < 0.6                                 # about 30% survive
+    assert torch.allclose(ours[kept], t[kept] / 0.3)                      # survivors rescaled by 1/density
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    state = torch.get_rng_state()
+    assert torch.equal(drop_and_rescale(t, 0.5, g1), drop_and_rescale(t, 0.5, g2))
+    assert torch.equal(state, torch.get_rng_state())                      # a generator leaves the global state alone
+    assert drop_and_rescale(t, 1.0) is t
+    for bad in (0, 1.5, -0.1, None):
+        with pytest.raises(ValueError, match="density"):
+            drop_and_rescale(t, bad)

@@ -94,7 +94,7 @@ NOTEBOOKS = learner_time.analyse_all()
 # The notebooks whose core path is still over budget (issue 25 gives each a core path; the plan is
 # reviews/25_restructure_plan.md). When one comes within its budget, its xfail turns into a failure
 # (strict): delete it here.
-OVER_TODAY = {"02_lora_finetune", "04_qlora_paged_optimizers", "05_merging_and_multi_adapter", "07_longlora"}
+OVER_TODAY = {"02_lora_finetune"}
 WHOLE_CORE = sum(nb.minutes("core") for nb in NOTEBOOKS)
 
 

@@ -102,7 +102,8 @@ def plot_attention_cost(seconds: Mapping[int, Mapping[str, float]], flops_ratio:
     right.set_xticks(range(len(lengths)), [str(n) for n in lengths])
     right.set_xlabel("sequence length N (tokens)")
     right.set_ylabel("full / S²-Attn (×)")
-    right.legend(fontsize=8)
+    right.legend(fontsize=8, ncol=len(bars), loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                 frameon=False)                       # above the bars, so it covers none of them
     fig.suptitle(title)
     fig.tight_layout()
     return fig

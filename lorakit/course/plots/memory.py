@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 PART_COLOURS = {"base_weights": "tab:blue", "lora_weights": "tab:green", "gradients": "tab:orange",
                 "optimizer_states": "tab:red", "activations": "tab:purple"}
@@ -23,31 +25,38 @@ def plot_footprint_bars(rows: Sequence[Mapping], gpus_gb: Mapping[str, float] | 
             16 GiB is 17.2 GB).
 
     Each panel has its own linear memory axis: full fine-tuning of 65B is ~100x QLoRA of 7B, and a
-    shared or logarithmic axis would hide the smaller bars' proportions.
+    shared or logarithmic axis would hide the smaller bars' proportions. The cards are told apart by
+    line style in one legend, outside the panels, so no label covers a bar or another label.
     """
     if not rows:
         raise ValueError("plot_footprint_bars needs at least one row")
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 4.2), squeeze=False)
+    cards = list((gpus_gb or {}).items())
+    styles = [":", "-.", "--", "-", (0, (1, 4)), (0, (6, 2))]
+    style = {name: styles[i % len(styles)] for i, (name, _) in enumerate(cards)}
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models) + 1.6, 4.2), squeeze=False)
     for ax, model in zip(axes[0], models):
         mine = [r for r in rows if r["model"] == model]
         bottoms = [0.0] * len(mine)
         for part, colour in PART_COLOURS.items():
             heights = [float(r.get(part, 0.0)) for r in mine]
-            ax.bar(range(len(mine)), heights, bottom=bottoms, color=colour, label=part.replace("_", " "))
+            ax.bar(range(len(mine)), heights, bottom=bottoms, color=colour)
             bottoms = [b + h for b, h in zip(bottoms, heights)]
         top = 1.15 * max(bottoms)
-        for (name, gb), style in zip((gpus_gb or {}).items(), ["--", "-.", ":", (0, (5, 5))]):
+        for name, gb in cards:
             if gb < top:
-                ax.axhline(gb, color="black", linestyle=style, linewidth=0.8)
-                ax.text(len(mine) - 0.5, gb, name, va="bottom", ha="right", fontsize=7)
+                ax.axhline(gb, color="black", linestyle=style[name], linewidth=0.9)
         ax.set_ylim(0, top)
         ax.set_xticks(range(len(mine)), [r["method"].replace(" (", "\n(") for r in mine], fontsize=7)
         ax.set_title(model, fontsize=9)
     axes[0][0].set_ylabel("memory (GB, 10^9 bytes)")
-    axes[0][0].legend(fontsize=7, loc="upper right")
+    handles = [Patch(color=colour, label=part.replace("_", " ")) for part, colour in PART_COLOURS.items()]
+    handles += [Line2D([], [], color="black", linestyle=style[name], linewidth=0.9, label=f"{name} card")
+                for name, _ in cards]
+    width = fig.get_figwidth()
+    fig.legend(handles=handles, loc="center right", fontsize=7, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 1.3 / width, 1))
     return fig
 
 

@@ -13,6 +13,9 @@ def test_footprint_bars():
     fig = plot_footprint_bars(rows, gpus_gb={"T4": 17.2})
     assert len(fig.axes) == 1
     assert fig.axes[0].get_ylabel().startswith("memory")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]     # one legend, outside the panels
+    assert labels == ["base weights", "lora weights", "gradients", "optimizer states", "activations", "T4 card"]
+    assert fig.axes[0].get_legend() is None and not fig.axes[0].texts   # nothing drawn over the bars
     with pytest.raises(ValueError):
         plot_footprint_bars([])
 

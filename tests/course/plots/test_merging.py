@@ -32,3 +32,29 @@ def test_rows_must_share_tasks():
         plot_score_heatmap({"a": {"qa": 1.0}, "b": {"record": 1.0}})
     with pytest.raises(ValueError, match="at least one row"):
         plot_score_heatmap({})
+
+
+def test_merge_steps_figure_shows_each_step_and_leaves_the_global_seed_alone():
+    import torch
+
+    from lorakit.course.plots.merging import plot_merge_steps
+    from lorakit.lora.combine import ties_merge
+    g = torch.Generator().manual_seed(0)
+    toy = [torch.randn(4, 5, generator=g) for _ in range(2)]
+    state = torch.get_rng_state()
+    fig = plot_merge_steps(toy, density=0.5, seed=0)
+    assert torch.equal(state, torch.get_rng_state())
+    shown = [ax for ax in fig.axes if ax.get_images() and ax.get_title()]
+    assert len(shown) == 10                      # 3 + 4 + 3 panels, two blanks
+    titles = [ax.get_title() for ax in shown]
+    assert "3. TIES merge" in titles and "plain sum" in titles
+    ties = next(ax for ax in shown if ax.get_title() == "3. TIES merge").get_images()[0].get_array()
+    assert torch.allclose(torch.as_tensor(ties.data), ties_merge(toy, [1, 1], 0.5))
+    signs = next(ax for ax in shown if ax.get_title() == "2. elect signs")
+    assert {t.get_text() for t in signs.texts} <= {"+", "−"} and signs.texts
+    assert "ΔW" in fig.axes[-1].get_ylabel()     # the colour bar says what the colours are
+    plt.close(fig)
+    with pytest.raises(ValueError, match="two 2-D updates"):
+        plot_merge_steps(toy[:1])
+    with pytest.raises(ValueError, match="density"):
+        plot_merge_steps(toy, density=1.0)
