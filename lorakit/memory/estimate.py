@@ -51,9 +51,9 @@ OPTIMIZERS = ("adamw_torch", "adamw_32bit", "adamw_8bit", "paged_adamw_32bit", "
 MIN_8BIT_SIZE = 4096        # bitsandbytes' min_8bit_size: smaller tensors keep 32-bit states
 OPTIM_8BIT_BLOCKSIZE = 256  # bitsandbytes' 8-bit optimizers: one float32 absmax per 256 values
 PAGED_MIN_NUMEL = 100_000   # bitsandbytes never pages a state tensor with fewer elements (1e5)
-# GiB a card gives PyTorch (torch.cuda.get_device_properties(0).total_memory): a T4 sold as 16 GB reports
-# about 14.7 GiB (some of its memory is reserved, e.g. for ECC); the larger classes are nominal (cards report
-# a little less: check yours).
+# GiB a card gives CUDA programs (torch.cuda.get_device_properties(0).total_memory): a T4 sold as 16 GB
+# reports about 14.7 GiB (CUDA's device properties print "deviceMemorySize: 14.75GiB" for a Tesla T4, e.g. in
+# NVIDIA/DALI issue 1813); the larger classes are nominal (cards report a little less: check yours).
 GPUS_GIB = {"T4 (14.7 GiB)": 14.7, "24 GB": 24, "48 GB": 48, "80 GB": 80}
 FIT_MARGIN_GIB = 1.0  # kept free when deciding what fits: the CUDA context (about 0.3-0.5 GB), the
                       # allocator's fragmentation and short-lived temporaries, none of them in the estimate
