@@ -3,8 +3,9 @@
 A model pretrained on sequences of L tokens has only seen rotary angles for positions 0 .. L-1.
 At 4L tokens the extra positions are angles it never saw (extrapolation). Chen et al. (2023)
 report that extrapolating beyond the pretraining length sends LLaMA models' perplexity to very
-large values; on the course's tiny model the effect is smaller and is measured, not assumed
-(notebook LongLoRA).
+large values. The notebook LongLoRA measures something narrower on the course's tiny model: at 4L
+tokens, before fine-tuning, plain positions against interpolated ones (there interpolation alone
+was worse). It has no L-token baseline, so what extrapolation itself costs that model is not measured.
 Linear position interpolation (Chen et al. 2023, "Extending Context Window of Large Language Models
 via Positional Interpolation", arXiv 2306.15595) divides every position by a factor s instead:
 position m gets the angles of m / s, so 4L tokens at s = 4 stay inside the trained range, at a

@@ -67,8 +67,10 @@ def train(model: nn.Module, tokenizer, examples: Sequence[dict], config: Compare
 
 @torch.no_grad()
 def merged_16bit(qlora: nn.Module, dtype: torch.dtype = torch.float16) -> nn.Module:
-    """QLoRA's deployable form: a copy with LoRA merged into the (dequantized) base, weights stored in ``dtype``.
+    """QLoRA's deployable form: a copy with LoRA merged into its dequantized NF4 base, stored in ``dtype``.
 
+    The base of a :func:`qlora_model` is already NF4's round trip of W, so the sum is
+    ``W_nf4 + s·B·A``, not ``W + s·B·A``; :func:`requantized` then rounds it a second time, to INT-b.
     The merged weights are rounded to ``dtype`` (float16, as QLoRA deploys) and kept in the model's
     compute dtype, so the evaluation sees exactly the stored values.
     """
