@@ -25,13 +25,19 @@ def right_paged(numels, optimizer):
     return sum(2 * n * (per_value if n >= 4096 else 4) for n in numels if n >= 1e5)
 
 
-def right_choice(name, gib):
-    """By hand, as the solutions notebook does: no estimate_footprint (the checker refuses it)."""
+def counts(name):
+    """The meta model, its parameters, its quantized (non-head linear) weights and r=64 all-linear LoRA weights."""
     model = meta_model(name)
     n = sum(p.numel() for p in model.parameters())
     linears = [m for k, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in k]
     n_q = sum(m.weight.numel() for m in linears)
     n_lora = sum(64 * (m.in_features + m.out_features) for m in linears)
+    return model, n, n_q, n_lora
+
+
+def right_choice(name, gib):
+    """By hand, as the solutions notebook does: no estimate_footprint (the checker refuses it)."""
+    _, n, n_q, n_lora = counts(name)
     nf4 = n_q * (4 + 8 / 64 + 32 / (64 * 256)) / 8 + 4 * (n - n_q)
     need = [12 * n, 6 * n, 2 * n + 16 * n_lora, 2 * n + 10 * n_lora, nf4 + 16 * n_lora, nf4 + 10 * n_lora]
     return next(option for option, b in zip(PREFERENCE, need) if b <= (gib - 1) * 2**30)   # 1 GiB kept free
@@ -114,11 +120,7 @@ def test_choice_slips(answer, match):
 def test_choice_without_double_quantization_is_named():
     """Review 04-05, finding 6: NF4 at 4.5 bits (float32 block scales) changes a verdict; the slip is named."""
     def no_double(name, gib):
-        model = meta_model(name)
-        n = sum(p.numel() for p in model.parameters())
-        linears = [m for k, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in k]
-        n_q = sum(m.weight.numel() for m in linears)
-        n_lora = sum(64 * (m.in_features + m.out_features) for m in linears)
+        model, n, n_q, n_lora = counts(name)
         act = model.config.num_hidden_layers * 512 * model.config.hidden_size * 4   # layer inputs, float32
         nf4 = n_q * 4.5 / 8 + 4 * (n - n_q) + act    # with the activations: 65B on 48 GiB no longer fits 32-bit
         need = [12 * n, 6 * n, 2 * n + 16 * n_lora, 2 * n + 10 * n_lora, nf4 + 16 * n_lora, nf4 + 10 * n_lora]
