@@ -145,6 +145,7 @@ class Comparison(NamedTuple):
     verdict: str                  # "both fail", "equivalent (within ±m)", "<a> higher", "<b> higher", "inconclusive"
     floor: float | None = None
     seed_means: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())  # each seed's mean, for a and for b
+    bounded: bool = True          # scores in [0, 1]: "equivalent" also needs 3/n < margin
 
     def describe(self, percent: bool = True) -> str:
         """The verdict with the margin in points (``percent=True``: 0.03 -> "±3 points")."""
@@ -182,7 +183,7 @@ def _real(value, name: str) -> float:
 
 
 def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: float | None = None,
-            level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Comparison:
+            bounded: bool = True, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Comparison:
     """Compare two systems scored on the same examples by the course's one rule (module docstring).
 
     Args:
@@ -195,6 +196,9 @@ def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: 
             looking at the result. "equivalent" also needs 3/n < margin (module docstring).
         names: what to call a and b in the verdict ("LoRA higher").
         floor: optional; when both means are below it the verdict is "both fail".
+        bounded: True (default) for scores in [0, 1] (exact match, accuracy): "equivalent" also needs
+            3/n < margin, the rule of three. False for unbounded scores (a loss in nats, milliseconds),
+            where the rule of three does not apply: the interval inside ±margin decides alone.
         level, n_boot, seed: as for :func:`bootstrap_ci`.
 
     >>> a = [1] * 300 + [0] * 700                  # 1000 examples, 30% right
@@ -211,6 +215,8 @@ def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: 
     if margin <= 0:
         raise ValueError(f"margin must be > 0 in the scores' units (e.g. 0.03 = 3 points), got {margin:g}")
     floor = None if floor is None else _real(floor, "floor")
+    if not isinstance(bounded, bool):
+        raise TypeError(f"bounded must be True (scores in [0, 1]) or False (a loss, a time), got {bounded!r}")
     _check(level, n_boot)
     sa, sb = _per_example(a, "a"), _per_example(b, "b")           # (seeds, n) each
     n = sa.shape[1]
@@ -222,7 +228,7 @@ def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: 
     mean_a, mean_b = round(xa.mean().item(), _DECIMALS), round(xb.mean().item(), _DECIMALS)
     if floor is not None and mean_a < floor and mean_b < floor:
         outcome = "both fail"
-    elif -margin < diff.low and diff.high < margin and 3 / n < margin:
+    elif -margin < diff.low and diff.high < margin and (3 / n < margin or not bounded):
         outcome = f"equivalent (within ±{margin:g})"
     elif diff.low > 0:
         outcome = f"{names[0]} higher"
@@ -232,59 +238,89 @@ def compare(a, b, *, margin: float, names: tuple[str, str] = ("a", "b"), floor: 
         outcome = "inconclusive"
     seed_means = tuple(tuple(round(v, _DECIMALS) for v in s.mean(dim=1).tolist()) for s in (sa, sb))
     return Comparison(tuple(names), mean_a, mean_b, diff, margin, n, (sa.shape[0], sb.shape[0]), outcome, floor,
-                      seed_means)
+                      seed_means, bounded)
 
 
-def _fmt(x: float, percent: bool, sign: bool = False) -> str:
+def _fmt(x: float, percent: bool, sign: bool = False, digits: int | None = None) -> str:
     s = "+" if sign else ""
-    return f"{100 * x:{s}.1f}" if percent else f"{x:{s}.3f}"
+    if digits is None:
+        digits = 1 if percent else 3
+    return f"{100 * x:{s}.{digits}f}" if percent else f"{x:{s}.{digits}f}"
 
 
-def comparison_table(comparisons: Sequence[Comparison], percent: bool = True) -> str:
+PER_SEED = ("lines", "column", "off")
+
+
+def comparison_table(comparisons: Sequence[Comparison], percent: bool = True, *, per_seed: str = "lines",
+                     digits: int | None = None) -> str:
     """One compact table for many :func:`compare` results, and the rule in one line under it.
 
     Columns: comparison, mean of a, mean of b, difference a - b [interval], verdict. ``percent=True``
-    prints fractions as percentages and differences in points. A row with several seeds gets a line
-    with each seed's mean under the table: the interval does not cover the spread between seeds.
+    prints fractions as percentages and differences in points; ``percent=False`` prints the scores' own
+    units (a loss in nats). ``digits``: decimals (default 1 for percent, 3 otherwise).
+
+    The interval does not cover the spread between seeds, so rows with several seeds show each seed's
+    mean: ``per_seed="lines"`` (default) in a line under the table per row, ``"column"`` in a last
+    column ("a1/a2/a3 | b1/b2/b3"), ``"off"`` not at all (when the cell printed them already).
     """
     if isinstance(comparisons, Comparison):
         comparisons = [comparisons]
+    if isinstance(comparisons, (str, bytes)) or not isinstance(comparisons, Sequence):
+        raise TypeError(f"comparison_table takes a list of Comparison results of compare(), got {type(comparisons).__name__}")
     comparisons = list(comparisons)
     if not comparisons:
         raise ValueError("comparison_table needs at least one Comparison (from lorakit.stats.compare)")
     for c in comparisons:
         if not isinstance(c, Comparison):
             raise TypeError(f"comparison_table takes Comparison results of compare(), got {type(c).__name__}")
+    if per_seed not in PER_SEED:
+        raise ValueError(f"per_seed must be one of {PER_SEED}, got {per_seed!r}")
+    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 6):
+        raise ValueError(f"digits must be an integer from 0 to 6, got {digits!r}")
+    fmt = lambda x, sign=False: _fmt(x, percent, sign, digits)
+    unit = "%" if percent else ""
     sizes = Counter((c.n_examples, c.n_seeds) for c in comparisons)
     usual = max(sizes, key=sizes.get)                  # the most common size goes in the rule line
+    seeded = [max(c.n_seeds) > 1 for c in comparisons]
+    column = per_seed == "column" and any(seeded)
     rows = []
-    for c in comparisons:
+    for c, many in zip(comparisons, seeded):
         label = f"{c.names[0]} vs {c.names[1]}"
         if (c.n_examples, c.n_seeds) != usual:
             label += f" (n={c.n_examples}" + (f", seeds {c.n_seeds[0]}/{c.n_seeds[1]})" if max(c.n_seeds) > 1 else ")")
-        unit = "%" if percent else ""
-        diff = f"{_fmt(c.diff.mean, percent, True)} [{_fmt(c.diff.low, percent, True)}, {_fmt(c.diff.high, percent, True)}]"
-        rows.append((label, _fmt(c.mean_a, percent) + unit, _fmt(c.mean_b, percent) + unit, diff, c.describe(percent)))
+        diff = f"{fmt(c.diff.mean, True)} [{fmt(c.diff.low, True)}, {fmt(c.diff.high, True)}]"
+        row = [label, fmt(c.mean_a) + unit, fmt(c.mean_b) + unit, diff, c.describe(percent)]
+        if column:
+            row.append(" | ".join("/".join(fmt(m) for m in means) for means in c.seed_means) if many else "")
+        rows.append(tuple(row))
     level = comparisons[0].diff.level
-    header = ("comparison", "a", "b", f"a - b [{100 * level:g}% CI]" + (" (points)" if percent else ""), "verdict")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
-    line = lambda r: "  ".join(f"{v:<{w}}" if i in (0, 4) else f"{v:>{w}}" for i, (v, w) in enumerate(zip(r, widths))).rstrip()
+    header = ["comparison", "a", "b", f"a - b [{100 * level:g}% CI]" + (" (points)" if percent else ""), "verdict"]
+    if column:
+        header.append("per-seed means (a | b)" + (", %" if percent else ""))
+    header = tuple(header)
+    ncol = len(header)
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(ncol)]
+    left = (0, 4, 5)
+    line = lambda r: "  ".join(f"{v:<{w}}" if i in left else f"{v:>{w}}" for i, (v, w) in enumerate(zip(r, widths))).rstrip()
     out = [line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
-    for c, r in zip(comparisons, rows):
-        if max(c.n_seeds) > 1:
-            per_seed = ", ".join(f"{name} " + " / ".join(_fmt(m, percent) for m in means) + ("%" if percent else "")
-                                 for name, means in zip(c.names, c.seed_means))
-            out.append(f"Per-seed means, {r[0]}: {per_seed}.")
+    if per_seed == "lines":
+        for c, r, many in zip(comparisons, rows, seeded):
+            if many:
+                means = ", ".join(f"{name} " + " / ".join(fmt(m) for m in ms) + unit for name, ms in zip(c.names, c.seed_means))
+                out.append(f"Per-seed means, {r[0]}: {means}.")
     margins = sorted({c.margin for c in comparisons})
     m = " / ".join((f"±{100 * x:g} points" if percent else f"±{x:g}") for x in margins)
     floors = sorted({c.floor for c in comparisons if c.floor is not None})
     n, (sa, sb) = usual
     over = (f"{n} paired examples" + (f", seeds averaged per example ({sa}/{sb})" if max(sa, sb) > 1 else "")
             + (" (n where a row says)" if len(sizes) > 1 else ""))
+    bounded = {c.bounded for c in comparisons}
+    three = ("with 3/n below it" if bounded == {True} else
+             "(no 3/n condition: unbounded scores)" if bounded == {False} else "with 3/n below it for [0, 1] scores")
     rule = (f"Rule (lorakit.stats.compare): paired bootstrap {100 * level:g}% interval of a - b over {over}; "
             + "it covers which examples were asked, not which seeds were drawn; "
-            + (f"both below the floor {' / '.join(_fmt(f, percent) + ('%' if percent else '') for f in floors)}: both fail; " if floors else "")
-            + f"inside the margin {m}, with 3/n below it: equivalent; above 0: a higher; below 0: b higher; "
+            + (f"both below the floor {' / '.join(fmt(f) + unit for f in floors)}: both fail; " if floors else "")
+            + f"inside the margin {m} {three}: equivalent; above 0: a higher; below 0: b higher; "
             + "else inconclusive.")
     return "\n".join(out + [rule])
 

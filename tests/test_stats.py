@@ -218,6 +218,42 @@ def test_comparison_table_names_sizes_when_rows_differ():
     assert len(lines) == 2 + 4 + 1 + 1
 
 
+def test_compare_unbounded_scores_drop_the_rule_of_three():
+    # a loss in nats on 40 documents: 3/40 = 0.075 is far above a 0.01-nat margin, but the rule of three is a
+    # bound on a disagreement rate of 0/1 scores and says nothing about a loss; its interval decides alone
+    g = torch.Generator().manual_seed(0)
+    loss = 2.0 + 0.3 * torch.rand(40, generator=g, dtype=torch.float64)
+    close = loss + 0.002 * (torch.rand(40, generator=g, dtype=torch.float64) - 0.5)   # straddles 0
+    assert compare(loss, close, margin=0.01).verdict == "inconclusive"                     # bounded: 3/40 >= 0.01
+    c = compare(loss, close, margin=0.01, bounded=False, names=("dq loss", "loss"))
+    assert c.verdict == "equivalent (within ±0.01)" and not c.bounded
+    assert compare(loss + 0.05, loss, margin=0.01, bounded=False, names=("x", "y")).verdict == "x higher"
+    assert "no 3/n condition" in comparison_table([c], percent=False).splitlines()[-1]
+    with pytest.raises(TypeError, match="bounded"):
+        compare(loss, close, margin=0.01, bounded="no")
+
+
+def test_comparison_table_per_seed_and_digits():
+    two = torch.stack([A, A.flip(0)])
+    cs = [compare(two, B, margin=0.03, names=("e", "f")), compare(A, B, margin=0.03, names=("c", "d"))]
+    lines = comparison_table(cs, per_seed="lines").splitlines()
+    assert lines[4].startswith("Per-seed means, e vs f") and len(lines) == 2 + 2 + 1 + 1
+    column = comparison_table(cs, per_seed="column").splitlines()
+    assert len(column) == 2 + 2 + 1 and column[0].rstrip().endswith("per-seed means (a | b), %")
+    assert column[2].endswith(f"{100 * A.mean():.1f}/{100 * A.flip(0).mean():.1f} | {100 * B.mean():.1f}")
+    assert column[3].rstrip().endswith("c higher") or column[3].rstrip().endswith("inconclusive") or "equivalent" in column[3]
+    off = comparison_table(cs, per_seed="off").splitlines()
+    assert len(off) == 2 + 2 + 1 and not any(line.startswith("Per-seed") for line in off)
+    fine = comparison_table(cs[1:], percent=False, digits=4).splitlines()
+    assert f"{float(A.mean()):.4f}" in fine[2] and f"{float(A.mean()):.3f} " not in fine[2]
+    with pytest.raises(ValueError, match="per_seed"):
+        comparison_table(cs, per_seed="rows")
+    with pytest.raises(ValueError, match="digits"):
+        comparison_table(cs, digits=-1)
+    with pytest.raises(TypeError, match="list of Comparison"):
+        comparison_table("not a list")
+
+
 @pytest.mark.parametrize("args, kwargs, error, match", [
     (([1, 0], [1, 0, 1]), {"margin": 0.03}, ValueError, "same examples"),
     (([1, 0], [1, 0]), {"margin": 0}, ValueError, "margin must be > 0"),
