@@ -57,10 +57,13 @@ times: install  ## after `make course` on the 2-core machine: its times into REA
 # TEST_WORKERS pytest-xdist workers, each file (a notebook is one) on one worker, one torch thread each:
 # the tiny model's small matmuls and its Python-bound generation gain more from two processes than from
 # two threads (2 cores: 464 s against 582 s for one process with two threads). TEST_WORKERS=0: one process.
+# xdist hands out files in the order given: the longest files go first (pytest drops the repeats), so the
+# two workers do not end with one of them alone on notebook 02 while the other idles.
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+LONGEST_FIRST := tests/recipe/test_run.py $(foreach n,02 05 06 04 07 01,$(filter notebooks/$(n)_%,$(NOTEBOOKS)))
 test: install  ## unit tests and every notebook and solutions notebook under nbval, on TEST_WORKERS workers
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(if $(filter 0,$(TEST_WORKERS)),2,1)} $(BIN)/python -m pytest tests $(NOTEBOOKS) $(SOLUTIONS) \
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(if $(filter 0,$(TEST_WORKERS)),2,1)} $(BIN)/python -m pytest $(LONGEST_FIRST) $(NOTEBOOKS) $(SOLUTIONS) tests \
 		--nbval-lax --nbval-current-env -p no:cacheprovider --durations=15 $(XDIST)
 
 unit: install

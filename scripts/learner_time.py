@@ -9,8 +9,12 @@ The formula (a reading estimate for a self-paced learner, not a measurement of p
 * prose: the words of the markdown cells at 180 words a minute (a word is a run of letters or
   digits, with inner ' or - allowed; link targets, HTML tags and code fences' language names are not words);
 * one minute per code cell, to read it and its output;
-* twelve minutes per exercise, in place of that cell's minute: an exercise is a code cell that calls
-  a ``check_*`` checker imported from ``lorakit.exercises`` (the course's exercise convention).
+* per exercise, in place of that cell's minute, the time its own text tells the learner ("About 20
+  minutes", "about 25 min"; a range such as "About 15–25 minutes" counts its midpoint), else twelve
+  minutes: an exercise is a code cell that calls a ``check_*`` checker imported from
+  ``lorakit.exercises`` (the course's exercise convention); its text is the markdown from its
+  "Exercise" heading (any level, or a bold "**Exercise") down to that cell. The estimate and what
+  the notebook tells the learner cannot disagree.
 
 A section is a ``##`` heading and everything up to the next one (cells before the first ``##``
 heading form the section named by the title). A markdown heading of any level whose text starts with
@@ -45,7 +49,8 @@ BUDGET_MINUTES = {"00": 20.0}          # the core path's budget per notebook num
 DEFAULT_BUDGET = 60.0
 DEEPER_PREFIX = "going deeper"
 FORMULA = (f"prose at {WORDS_PER_MINUTE} words a minute + {CODE_CELL_MINUTES:g} min per code cell "
-           f"+ {EXERCISE_MINUTES:g} min per exercise (a cell calling a lorakit.exercises check_*)")
+           f"+ per exercise (a cell calling a lorakit.exercises check_*) the minutes its text states "
+           f"(a range: the midpoint), else {EXERCISE_MINUTES:g}")
 README_COLUMN = "learner time, core (deeper)"
 GUIDE = REPO_ROOT / "instructor" / "README.md"
 ROUTES = REPO_ROOT / "instructor" / "routes.yaml"
@@ -58,6 +63,8 @@ HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 FENCE_LINE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
 EXERCISE_IMPORT = re.compile(r"from\s+lorakit\.exercises(?:\.\w+)*\s+import\s+\(?([\w\s,]+)\)?")
+EXERCISE_HEADING = re.compile(r"^\s*(?:#{1,6}\s+|\*\*)Exercise\b", re.MULTILINE)
+STATED_MINUTES = re.compile(r"\babout\s+(\d+)(?:\s*(?:[–-]|to)\s*(\d+))?\s*min", re.IGNORECASE)
 EXERCISE_CALL = re.compile(r"(?<![\w.])(check_\w+)\s*\(|lorakit\.exercises(?:\.\w+)+\.(check_\w+)\s*\(")
 
 
@@ -68,11 +75,11 @@ class Section:
     words: int = 0
     code_cells: int = 0
     exercises: int = 0
+    exercise_minutes: float = 0.0   # the exercises' minutes, each as its text states (else EXERCISE_MINUTES)
 
     @property
     def minutes(self) -> float:
-        return (self.words / WORDS_PER_MINUTE + CODE_CELL_MINUTES * self.code_cells
-                + EXERCISE_MINUTES * self.exercises)
+        return self.words / WORDS_PER_MINUTE + CODE_CELL_MINUTES * self.code_cells + self.exercise_minutes
 
 
 @dataclass
@@ -132,6 +139,21 @@ def exercise_names(cells: list[dict]) -> set[str]:
     return names
 
 
+def stated_minutes(markdown: str) -> float | None:
+    """The minutes an exercise's text tells the learner, or None: the first "about N min" (a range: its midpoint).
+
+    >>> stated_minutes("(About 20 minutes; the check takes a few seconds.)"), stated_minutes("About 15–25 minutes")
+    (20.0, 20.0)
+    >>> stated_minutes("Done when the checker prints ✓.") is None
+    True
+    """
+    m = STATED_MINUTES.search(markdown)
+    if not m:
+        return None
+    low, high = float(m.group(1)), float(m.group(2) or m.group(1))
+    return (low + high) / 2
+
+
 def is_exercise(code: str, names: set[str]) -> bool:
     """Whether a code cell calls a checker from ``lorakit.exercises`` (a call, not just its import)."""
     for plain, dotted in EXERCISE_CALL.findall(code):
@@ -145,16 +167,26 @@ def analyse(nb: dict, stem: str) -> Notebook:
     names = exercise_names(nb["cells"])
     current = Section("(before the first section)")
     out, part = Notebook(stem, [current]), "core"
+    exercise_text: str | None = None          # the markdown since the last "Exercise" heading
     for cell in nb["cells"]:
         text = _source(cell)
         if cell["cell_type"] == "code":
             if is_exercise(text, names):
                 current.exercises += 1
+                stated = stated_minutes(exercise_text) if exercise_text else None
+                current.exercise_minutes += EXERCISE_MINUTES if stated is None else stated
+                exercise_text = None
             else:
                 current.code_cells += 1
             continue
         if cell["cell_type"] != "markdown":
             continue
+        if EXERCISE_HEADING.search(FENCE_LINE.sub("", text)):
+            exercise_text = text
+        elif exercise_text is not None and headings(text):
+            exercise_text = None                  # another section began before the exercise's check
+        elif exercise_text is not None:
+            exercise_text += "\n" + text
         lines, start = text.splitlines(), 0
         for index, level, title in headings(text):
             deeper = title.lower().startswith(DEEPER_PREFIX)

@@ -66,6 +66,30 @@ def test_going_deeper_at_a_lower_level_still_splits():
                                                         ("B", "deeper")]
 
 
+def test_an_exercise_counts_the_minutes_its_text_states():
+    # the time told to the learner is the time counted: "About 20 minutes" 20, a range its midpoint, else 12;
+    # the text is the markdown from the "Exercise" heading (or bold) down to the checker's cell
+    imports = code("from lorakit.exercises.nb01 import check_a, check_b")
+    nb = learner_time.analyse({"cells": [
+        md("## Exercises"), imports,
+        md("### Exercise 1: big\n\n(About 20 minutes; the check takes a few seconds.)"), code("check_a(f)"),
+        md("**Exercise 2** says nothing of time."), md("Its second cell: about 15–25 min."), code("check_b(g)"),
+        md("### Exercise 3: unstated"), code("check_a(h)"),
+        md("The section says about 30 minutes, but no Exercise heading opens it."), code("check_b(k)"),
+    ]}, "01_x")
+    (section,) = [s for s in nb.sections if s.exercises]
+    assert section.exercises == 4 and section.exercise_minutes == pytest.approx(20 + 20 + 12 + 12)
+    assert learner_time.stated_minutes("about 5 min") == 5 and learner_time.stated_minutes("About 10 to 20 minutes") == 15
+    assert learner_time.stated_minutes("takes a minute or two") is None
+
+
+def test_an_exercise_heading_does_not_lend_its_time_past_the_next_section():
+    nb = learner_time.analyse({"cells": [
+        code("from lorakit.exercises.nb01 import check_a"),
+        md("### Exercise 1: about 40 minutes"), md("## Another section"), code("check_a(f)")]}, "01_x")
+    assert sum(s.exercise_minutes for s in nb.sections) == 12
+
+
 def test_count_words_skips_link_targets_and_tags():
     assert learner_time.count_words("a [b c](http://x.org/y-z) <details><summary>d</summary>") == 4
 
