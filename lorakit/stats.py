@@ -316,11 +316,11 @@ def comparison_table(comparisons: Sequence[Comparison], percent: bool = True, *,
             + (" (n where a row says)" if len(sizes) > 1 else ""))
     bounded = {c.bounded for c in comparisons}
     three = ("with 3/n below it" if bounded == {True} else
-             "(no 3/n condition: unbounded scores)" if bounded == {False} else "with 3/n below it for [0, 1] scores")
+             "with no 3/n condition (unbounded scores)" if bounded == {False} else "with 3/n below it for [0, 1] scores")
     rule = (f"Rule (lorakit.stats.compare): paired bootstrap {100 * level:g}% interval of a - b over {over}; "
             + "it covers which examples were asked, not which seeds were drawn; "
             + (f"both below the floor {' / '.join(fmt(f) + unit for f in floors)}: both fail; " if floors else "")
-            + f"inside the margin {m} {three}: equivalent; above 0: a higher; below 0: b higher; "
+            + f"inside the margin {m}, {three}: equivalent; above 0: a higher; below 0: b higher; "
             + "else inconclusive.")
     return "\n".join(out + [rule])
 
