@@ -160,28 +160,43 @@ def scores(bits_string: str, n: int | None = None) -> list[int]:
     return [int(c) for c in bits_string[:n]]
 
 
-def point_scores(table: dict, method: str, point: str | None = None, stage: str = "after_merge") -> list[float]:
-    """Per-question exact match at one point, averaged over the table's training seeds (each in [0, 1]).
+def seed_scores(table: dict, method: str, point: str | None = None, stage: str = "after_merge") -> list[list[int]]:
+    """Per-question 0/1 exact match at one point, one row per training seed: seeds x questions.
+
+    The 2-D input :func:`lorakit.stats.compare` takes (it averages each question over the seeds, then
+    resamples questions, and reports each seed's mean beside the interval).
 
     Args:
         table: a sweep result (:func:`run_sweep`, :func:`load_sweep`).
         method: ``"qalora"`` (the point's QA-LoRA run), ``"qlora_requant"`` (each seed's QLoRA run
             re-quantized at the point), or ``"qlora"`` (QLoRA itself; no point).
-        point: a :func:`key` such as ``"b4_g32"``.
+        point: a :func:`key` such as ``"b4_g32"`` (for ``"qalora"`` and ``"qlora_requant"``).
         stage: ``"before_merge"`` or ``"after_merge"`` (for ``"qalora"`` and ``"qlora"``).
+    """
+    if method not in ("qalora", "qlora_requant", "qlora"):
+        raise ValueError(f"method must be 'qalora', 'qlora_requant' or 'qlora', got {method!r}")
+    if stage not in ("before_merge", "after_merge"):
+        raise ValueError(f"stage must be 'before_merge' or 'after_merge', got {stage!r}")
+    runs = []
+    for seed, run in table["qalora" if method == "qalora" else "qlora"].items():
+        if method == "qlora":
+            runs.append(run[stage])
+            continue
+        at = run if method == "qalora" else run["requant"]
+        if point not in at:
+            raise ValueError(f"point {point!r} is not in seed {seed}'s {method} runs (points: {sorted(at)})")
+        runs.append(at[point][stage] if method == "qalora" else at[point])
+    return [scores(r) for r in runs]
 
+
+def point_scores(table: dict, method: str, point: str | None = None, stage: str = "after_merge") -> list[float]:
+    """Per-question exact match at one point, averaged over the table's training seeds (each in [0, 1]).
+
+    The arguments are those of :func:`seed_scores` (one row per seed); this averages its columns.
     Averaging over seeds first, then drawing intervals over questions, gives the interval of the
     seed-averaged score; the spread between seeds is not in it.
     """
-    if method == "qalora":
-        runs = [table["qalora"][s][point][stage] for s in table["qalora"]]
-    elif method == "qlora_requant":
-        runs = [table["qlora"][s]["requant"][point] for s in table["qlora"]]
-    elif method == "qlora":
-        runs = [table["qlora"][s][stage] for s in table["qlora"]]
-    else:
-        raise ValueError(f"method must be 'qalora', 'qlora_requant' or 'qlora', got {method!r}")
-    per_seed = [scores(r) for r in runs]
+    per_seed = seed_scores(table, method, point, stage)
     return [sum(column) / len(column) for column in zip(*per_seed)]
 
 
@@ -198,4 +213,5 @@ def save_sweep(result: dict, path: str | Path = SWEEP_FILE) -> Path:
 
 
 __all__ = ["BITS", "GROUP_SIZES", "SWEEP_FILE", "ablation_points", "base_perplexities", "dividing", "key",
-           "load_sweep", "point_scores", "run_qalora", "run_qlora", "run_sweep", "save_sweep", "scores"]
+           "load_sweep", "point_scores", "run_qalora", "run_qlora", "run_sweep", "save_sweep", "scores",
+           "seed_scores"]

@@ -117,3 +117,26 @@ def test_point_scores_average_over_seeds():
     assert sweep.point_scores(table, "qlora", stage="before_merge") == [0.5, 1.0, 0.0]
     with pytest.raises(ValueError, match="method must be"):
         sweep.point_scores(table, "lora", "b4_g32")
+
+
+def test_seed_scores_are_seeds_by_questions_and_feed_compare():
+    from lorakit import stats
+    table = {"qlora": {"0": {"before_merge": "110", "requant": {"b4_g32": "100"}},
+                       "1": {"before_merge": "010", "requant": {"b4_g32": "001"}}},
+             "qalora": {"0": {"b4_g32": {"after_merge": "111", "before_merge": "011"}},
+                        "1": {"b4_g32": {"after_merge": "011", "before_merge": "001"}}}}
+    assert sweep.seed_scores(table, "qalora", "b4_g32") == [[1, 1, 1], [0, 1, 1]]
+    assert sweep.seed_scores(table, "qalora", "b4_g32", "before_merge") == [[0, 1, 1], [0, 0, 1]]
+    assert sweep.seed_scores(table, "qlora_requant", "b4_g32") == [[1, 0, 0], [0, 0, 1]]
+    assert sweep.seed_scores(table, "qlora", stage="before_merge") == [[1, 1, 0], [0, 1, 0]]
+    c = stats.compare(sweep.seed_scores(table, "qalora", "b4_g32"), sweep.seed_scores(table, "qlora_requant", "b4_g32"),
+                      margin=0.03, n_boot=200)
+    assert c.n_seeds == (2, 2) and c.n_examples == 3
+    assert c.seed_means == (pytest.approx((1.0, 2 / 3)), pytest.approx((1 / 3, 1 / 3)))
+    assert c.mean_a == pytest.approx(sum(sweep.point_scores(table, "qalora", "b4_g32")) / 3)
+    for method, point, stage, match in (("lora", "b4_g32", "after_merge", "method must be"),
+                                        ("qalora", "b3_g32", "after_merge", "'b3_g32' is not in seed 0"),
+                                        ("qlora_requant", None, "after_merge", "None is not in seed 0"),
+                                        ("qalora", "b4_g32", "merged", "stage must be")):
+        with pytest.raises(ValueError, match=match):
+            sweep.seed_scores(table, method, point, stage)
