@@ -205,7 +205,8 @@ def perplexity_ci(nll: torch.Tensor, n_tokens: torch.Tensor, level: float = 0.95
 def perplexity_ratio_ci(nll_a: torch.Tensor, nll_b: torch.Tensor, n_tokens: torch.Tensor, level: float = 0.95,
                         n_boot: int = 2000, seed: int = 0) -> CI:
     """Paired bootstrap interval of ``ppl_a / ppl_b - 1`` (relative change) for two models scored on
-    the same documents. An interval that contains 0 is a tie."""
+    the same documents. The interval is not a verdict: the course compares formats by
+    :func:`lorakit.stats.compare` on the mean NLL per token, with a margin in nats."""
     nll_a, nll_b, n_tokens = (torch.as_tensor(x) for x in (nll_a, nll_b, n_tokens))
     if not nll_a.shape == nll_b.shape == n_tokens.shape or nll_a.dim() != 1:
         raise ValueError("a paired comparison needs (n,) NLLs of both models on the same n documents")

@@ -64,9 +64,10 @@ def speed_verdict(timed: dict) -> str:
 
     ``timed``: one length's record from :func:`step_seconds` or :func:`attention_seconds`. Returns
     ``"s2"`` when every S²-Attn round took less time than every full-attention round, ``"full"`` when
-    every full-attention round did, else ``"tie"`` (the rounds overlap: the difference is within this
+    every full-attention round did, else ``"overlap"`` (the rounds overlap: the difference is within this
     machine's round-to-round noise). Example: full ``[0.10, 0.11, 0.12]``, S²-Attn ``[0.09, 0.10, 0.13]``
-    -> ``"tie"``.
+    -> ``"overlap"``. Timings do not go through :func:`lorakit.stats.compare`: a few rounds are too few
+    for its bootstrap.
     """
     rounds = timed.get("rounds") if isinstance(timed, dict) else None
     if not rounds or not rounds.get("full") or not rounds.get("s2"):
@@ -76,7 +77,7 @@ def speed_verdict(timed: dict) -> str:
         return "s2"
     if max(rounds["full"]) < min(rounds["s2"]):
         return "full"
-    return "tie"
+    return "overlap"
 
 
 def step_seconds(model, seq_lens, tokens_per_batch: int, group_size_ratio: float = 0.25, repeats: int = 3,

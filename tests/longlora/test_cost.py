@@ -48,16 +48,16 @@ def test_attention_seconds_runs():
         assert len(v["rounds"]["full"]) == len(v["rounds"]["s2"]) == 3
         assert v["full"] == sorted(v["rounds"]["full"])[1] and v["s2"] == sorted(v["rounds"]["s2"])[1]
         full, s2 = v["rounds"]["full"], v["rounds"]["s2"]   # the verdict reads these measured rounds
-        assert speed_verdict(v) == ("s2" if max(s2) < min(full) else "full" if max(full) < min(s2) else "tie")
+        assert speed_verdict(v) == ("s2" if max(s2) < min(full) else "full" if max(full) < min(s2) else "overlap")
 
 
 @pytest.mark.parametrize("full, s2, expected", [
     ([0.10, 0.11, 0.12], [0.07, 0.08, 0.09], "s2"),      # every S2 round beat every full round
     ([0.07, 0.08, 0.09], [0.10, 0.11, 0.12], "full"),
-    ([0.10, 0.11, 0.12], [0.09, 0.10, 0.13], "tie"),     # the medians differ (0.11 vs 0.10), the rounds overlap
-    ([0.10, 0.11, 0.12], [0.08, 0.09, 0.10], "tie"),     # equal times at the edge are not a win
+    ([0.10, 0.11, 0.12], [0.09, 0.10, 0.13], "overlap"),  # the medians differ (0.11 vs 0.10), the rounds overlap
+    ([0.10, 0.11, 0.12], [0.08, 0.09, 0.10], "overlap"),  # equal times at the edge are not a win
 ])
-def test_speed_verdict_calls_overlapping_rounds_a_tie(full, s2, expected):
+def test_speed_verdict_calls_overlapping_rounds_an_overlap(full, s2, expected):
     assert speed_verdict({"full": 0, "s2": 0, "rounds": {"full": full, "s2": s2}}) == expected
 
 
