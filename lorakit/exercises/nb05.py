@@ -190,8 +190,8 @@ def check_route(route: Callable[[str], str], peft_model=None, tokenizer=None, sh
 # ---------------------------------------------------------------- exercise 3: merge weights chosen on validation
 
 MERGE_PAIR = ("qa", "lookup")        # the pair that keeps most of both on the shipped model (measured on validation)
-MERGE_N_VALIDATION = 100             # validation examples per task handed to the learner (at 40, picks tied on
-                                     # validation landed 13 points apart on test)
+MERGE_N_VALIDATION = 100             # validation examples per task handed to the learner (at 40, picks with equal
+                                     # validation scores landed 13 points apart on test)
 MERGE_N_TEST = 100                   # test examples per task the checker scores the choice on (as §3)
 MERGE_POINTS = 0.10                  # the weaker task within 10 points of the checker's own pick
 # the checker's own pick comes from this grid, chosen on the same validation examples: on the shipped model cat
