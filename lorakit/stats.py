@@ -312,7 +312,7 @@ def comparison_table(comparisons: Sequence[Comparison], percent: bool = True, *,
     m = " / ".join((f"±{100 * x:g} points" if percent else f"±{x:g}") for x in margins)
     floors = sorted({c.floor for c in comparisons if c.floor is not None})
     n, (sa, sb) = usual
-    over = (f"{n} paired examples" + (f", seeds averaged per example ({sa}/{sb})" if max(sa, sb) > 1 else "")
+    over = (f"{n} paired examples" + (f", each example averaged over its seeds ({sa} for a, {sb} for b)" if max(sa, sb) > 1 else "")
             + (" (n where a row says)" if len(sizes) > 1 else ""))
     bounded = {c.bounded for c in comparisons}
     three = ("with 3/n below it" if bounded == {True} else
