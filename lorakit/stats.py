@@ -147,10 +147,16 @@ class Comparison(NamedTuple):
     seed_means: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())  # each seed's mean, for a and for b
     bounded: bool = True          # scores in [0, 1]: "equivalent" also needs 3/n < margin
 
-    def describe(self, percent: bool = True) -> str:
-        """The verdict with the margin in points (``percent=True``: 0.03 -> "±3 points")."""
+    def describe(self, percent: bool = True, unit: str = "") -> str:
+        """The verdict with the margin in points (``percent=True``: 0.03 -> "±3 points"), or in the
+        scores' own units, named by ``unit`` (``percent=False, unit="nats"``: "±0.01 nats"), so that
+        a margin printed beside a percentage is not read as one."""
+        if not isinstance(unit, str):
+            raise TypeError(f"unit must be a string such as 'nats', got {type(unit).__name__}")
+        if percent and unit:
+            raise ValueError(f"unit names the scores' own units (percent=False); with percent=True the margin is in points, got unit={unit!r}")
         if self.verdict.startswith("equivalent"):
-            m = f"±{100 * self.margin:g} points" if percent else f"±{self.margin:g}"
+            m = f"±{100 * self.margin:g} points" if percent else f"±{self.margin:g}" + (f" {unit}" if unit else "")
             return f"equivalent (within {m})"
         return self.verdict
 

@@ -85,6 +85,12 @@ def test_compare_equivalent_needs_the_interval_inside_the_margin():
     c = compare(a, b, margin=0.03)
     assert c.verdict == "equivalent (within ±0.03)" and -0.03 < c.diff.low <= c.diff.high < 0.03
     assert c.describe(percent=True) == "equivalent (within ±3 points)"
+    assert c.describe(percent=False) == "equivalent (within ±0.03)"
+    assert c.describe(percent=False, unit="nats") == "equivalent (within ±0.03 nats)"
+    with pytest.raises(TypeError, match="unit must be a string"):
+        c.describe(percent=False, unit=0.01)
+    with pytest.raises(ValueError, match="percent=False"):
+        c.describe(percent=True, unit="nats")
     # the same data with a margin narrower than the interval: not equivalent, and no difference either
     assert compare(a, b, margin=0.001).verdict == "inconclusive"
 

@@ -72,6 +72,31 @@ def write_splits(out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
+def read_splits(data_dir: str | Path):
+    """The splits :func:`write_splits` wrote to ``data_dir``, as a ``datasets.DatasetDict`` (one row
+    per example, SQuAD's schema): ``read_splits(QA_DIR)["test"][0]`` is the first test example.
+
+    ``datasets`` draws a "Generating train split" progress bar the first time it reads a file (until
+    its cache holds it). A notebook saved with those bars shows them as "Generating train split: 0
+    examples", which reads as an empty dataset, so they are off while the files are read (and back
+    on afterwards if they were on).
+    """
+    import datasets
+
+    files = {split: Path(data_dir) / f"{split}.jsonl" for split in SPLIT_SEEDS}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"QA split files not found: {missing}; write them with "
+                                "lorakit.data.qa.write_splits(data_dir)")
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        return datasets.load_dataset("json", data_files={split: str(p) for split, p in files.items()})
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+
+
 def format_prompt(example: dict) -> str:
     """The prompt up to and including ``### ANSWER\\n`` (what the model continues)."""
     return TEMPLATE.format(context=example["context"], question=example["question"])

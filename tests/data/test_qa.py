@@ -3,7 +3,8 @@ import json
 import pytest
 from datasets import load_dataset
 
-from lorakit.data.qa import SPLIT_SIZES, TEMPLATE, format_example, format_prompt, make_split, write_splits
+from lorakit.data.qa import (SPLIT_SIZES, TEMPLATE, format_example, format_prompt, make_split, read_splits,
+                             write_splits)
 from lorakit.course.paths import QA_DIR
 
 
@@ -46,6 +47,21 @@ def test_loads_with_datasets_json():
     ds = load_dataset("json", data_files={s: str(QA_DIR / f"{s}.jsonl") for s in SPLIT_SIZES})
     assert {s: len(ds[s]) for s in SPLIT_SIZES} == SPLIT_SIZES
     assert ds["test"][0]["answers"]["text"] == _shipped("test")[0]["answers"]["text"]
+
+
+def test_read_splits_draws_no_progress_bar(tmp_path, capfd):
+    import datasets
+
+    write_splits(tmp_path)                         # a new folder: datasets has not cached it, so it would draw bars
+    assert datasets.is_progress_bar_enabled()
+    ds = read_splits(tmp_path)
+    assert {s: len(ds[s]) for s in SPLIT_SIZES} == SPLIT_SIZES
+    assert ds["test"][0] == _shipped("test")[0]
+    out, err = capfd.readouterr()
+    assert "Generating" not in out + err and err == ""
+    assert datasets.is_progress_bar_enabled()       # turned back on
+    with pytest.raises(FileNotFoundError, match="write_splits"):
+        read_splits(tmp_path / "missing")
 
 
 def test_template():

@@ -34,23 +34,41 @@ def _errorbar(ci) -> tuple[float, float, float]:
 
 
 def plot_passkey_by_depth(by_depth: Mapping[str, Mapping[float, Sequence[float]]],
-                          title: str = "Passkey retrieval by depth (95% bootstrap intervals)"):
-    """Accuracy (%) against the key's depth, one line per variant; ``{variant: {depth: (mean, lo, hi)}}``."""
+                          title: str = "Passkey retrieval by depth (95% bootstrap intervals)",
+                          panels: Mapping[str, Sequence[str]] | None = None, dashed: Sequence[str] = ()):
+    """Accuracy (%) against the key's depth, one line per variant; ``{variant: {depth: (mean, lo, hi)}}``.
+
+    ``panels``: ``{panel title: [variant, ...]}``, one panel each, side by side on a shared y axis,
+    so that no panel holds more lines than the eye can follow (nine lines on one axis tangle);
+    ``None`` puts every variant in one panel. A variant named in ``dashed`` is drawn dashed, in the
+    colour of the variant before it in its panel: the same model read another way (e.g. under
+    S²-Attn at test). Each panel's legend sits under it, covering no point.
+    """
     if not by_depth:
         raise ValueError("plot_passkey_by_depth needs at least one variant")
-    fig, ax = plt.subplots(figsize=(10, 4.2))
-    n = len(by_depth)
-    for i, (name, points) in enumerate(by_depth.items()):
-        depths = sorted(points)
-        x = [d + (i - (n - 1) / 2) * 0.012 for d in depths]             # small offsets so bars do not overlap
-        mean, lo, hi = zip(*(_errorbar(points[d]) for d in depths))
-        ax.errorbar(x, [100 * m for m in mean], yerr=[[100 * v for v in lo], [100 * v for v in hi]],
-                    marker="o", capsize=3, label=name)
-    ax.set_xlabel("depth of the key in the document (0 = start, 1 = just before the question)")
-    ax.set_ylabel("passkey accuracy (%)")
-    ax.set_ylim(-5, 105)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(title)
+    panels = {"": list(by_depth)} if panels is None else {t: list(v) for t, v in panels.items() if v}
+    unknown = [v for names in panels.values() for v in names if v not in by_depth]
+    if unknown or not panels:
+        raise ValueError(f"panels must name variants of by_depth ({list(by_depth)}); unknown: {unknown}")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.6), sharey=True, squeeze=False)
+    for ax, (panel, names) in zip(axes[0], panels.items()):
+        n, colour = len(names), -1
+        for i, name in enumerate(names):
+            if name not in dashed or i == 0:
+                colour += 1                                              # a new model: the next colour
+            points = by_depth[name]
+            depths = sorted(points)
+            x = [d + (i - (n - 1) / 2) * 0.012 for d in depths]          # small offsets so bars do not overlap
+            mean, lo, hi = zip(*(_errorbar(points[d]) for d in depths))
+            ax.errorbar(x, [100 * m for m in mean], yerr=[[100 * v for v in lo], [100 * v for v in hi]],
+                        marker="o", capsize=3, label=name, color=f"C{colour}",
+                        linestyle="--" if name in dashed else "-")
+        ax.set_xlabel("depth of the key (0 = start, 1 = next to the question)")
+        ax.set_ylim(-5, 105)
+        ax.set_title(panel, fontsize=10)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    axes[0][0].set_ylabel("passkey accuracy (%)")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -90,7 +108,7 @@ def plot_attention_cost(seconds: Mapping[int, Mapping[str, float]], flops_ratio:
     left.set_xlabel("sequence length N (tokens)")
     left.set_ylabel("seconds per training step")
     left.set_ylim(bottom=0)
-    left.legend()
+    left.legend(loc="lower right")                    # under the lines: seconds stay well above 0
     bars = {"attention FLOPs ratio": [flops_ratio[n] for n in lengths]}
     if attention is not None:
         bars["attention op, measured"] = [attention[n]["full"] / attention[n]["s2"] for n in lengths]

@@ -84,7 +84,8 @@ def plot_ablation(x_values: Sequence, series: Mapping[str, Sequence[tuple[float,
         x_values: the setting's values (e.g. group sizes 32, 64, 128 or bits 4, 3, 2).
         series: method name -> ``[(mean, low, high), ...]`` in [0, 1], one per x value.
         xlabel: the x axis label.
-        reference: optional horizontal lines, name -> exact match (e.g. QLoRA before its merge).
+        reference: optional horizontal lines, name -> exact match (e.g. QLoRA before its merge),
+            dashed grey and named in the legend.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     positions = range(len(x_values))
@@ -94,15 +95,16 @@ def plot_ablation(x_values: Sequence, series: Mapping[str, Sequence[tuple[float,
         means = [100 * p[0] for p in points]
         errors = [[100 * (p[0] - p[1]) for p in points], [100 * (p[2] - p[0]) for p in points]]
         ax.errorbar([x + shift for x in positions], means, yerr=errors, marker="o", capsize=4, label=name)
-    for name, value in (reference or {}).items():
-        ax.axhline(100 * value, color="0.5", linestyle="--", linewidth=1)
-        ax.text(len(x_values) - 1, 100 * value, f" {name}", va="bottom", ha="right", fontsize=8, color="0.3")
+    for name, value in (reference or {}).items():       # named in the legend: a label on the line collides with markers
+        ax.axhline(100 * value, color="0.5", linestyle="--", linewidth=1, label=name)
     ax.set_xticks(list(positions), [str(x) for x in x_values])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("exact match on the test questions (%)")
     ax.set_ylim(-3, 103)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower left")
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] in (reference or {}))   # the methods first
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8, loc="lower left")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

@@ -1,5 +1,5 @@
 """Figures for notebook 03 (NF4 and double quantization): weight histograms, code books over the
-normal density, code usage, error and memory against block size, perplexity per format.
+normal density, code usage, error and memory against block size, paired perplexity gaps between formats.
 
 Each function draws one new figure with labelled axes and returns it; in a notebook, assign the
 result (``fig = plot_...``) so the figure is shown once.
@@ -123,26 +123,44 @@ def plot_blocksize_sweep(blocksizes: Sequence[int], mse: Mapping[str, Sequence[f
     return fig
 
 
-def plot_perplexity(ppl: Mapping[str, float | Sequence[float]],
-                    title: str = "Held-out perplexity after fake quantization"):
-    """One bar per storage format; the dashed line is the first entry (the unquantized model).
+def plot_perplexity_gaps(gaps: Mapping[str, Sequence[float]], margin: float,
+                         title: str = "Paired gaps in log perplexity, 95% intervals"):
+    """One row per paired comparison: the gap ``a - b`` in log perplexity (nats per token) with its
+    interval, against the equivalence band ``±margin`` (shaded) and 0 (solid line).
 
-    A value is a perplexity, or a ``(perplexity, low, high)`` interval such as
-    :func:`lorakit.evaluate.perplexity_ci` returns, drawn as an error bar.
+    ``gaps``: ``{"int4 - fp32": (mean, low, high)}``, e.g. the ``diff`` of each
+    :func:`lorakit.stats.compare` result, drawn top to bottom in the given order. A gap of ``m`` nats
+    is a factor ``e^m`` in perplexity (0.01 nats: 1.0%). An interval inside the band is "equivalent";
+    one that crosses the band's edge is not (drawn red), even where it lies close to it. The axis
+    spans the band and every interval, so nothing is cut off.
     """
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    names = list(ppl)
-    rows = [tuple(ppl[n])[:3] if isinstance(ppl[n], Sequence) else (ppl[n],) * 3 for n in names]
-    centre = [r[0] for r in rows]
-    errors = [[r[0] - r[1] for r in rows], [r[2] - r[0] for r in rows]]
-    ax.bar(names, centre, color=[CODE_COLOURS.get(n, "tab:purple") for n in names],
-           yerr=errors, capsize=4, ecolor="black")
-    ax.axhline(centre[0], color="black", linestyle="--", linewidth=1, label=f"{names[0]} baseline")
-    low, high = min(r[1] for r in rows), max(r[2] for r in rows)
-    ax.set_ylim(low - 0.6 * (high - low) - 1e-3 * low, high + 0.3 * (high - low) + 1e-3 * high)
-    ax.set_xlabel("storage format of the linear weights")
-    ax.set_ylabel("perplexity (lower is better)" + (", 95% interval" if any(r[1] != r[2] for r in rows) else ""))
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    if not gaps:
+        raise ValueError("plot_perplexity_gaps needs at least one (mean, low, high) gap")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
+        raise ValueError(f"margin must be a positive number of nats (0.01 = 1% of perplexity), got {margin!r}")
+    names = list(gaps)
+    rows = [tuple(float(v) for v in tuple(gaps[n])[:3]) for n in names]
+    if any(len(r) != 3 or not r[1] <= r[0] <= r[2] for r in rows):
+        raise ValueError("each gap must be (mean, low, high) with low <= mean <= high")
+    fig, ax = plt.subplots(figsize=(7, 0.38 * len(names) + 1.5))
+    y = list(range(len(names)))[::-1]                                   # the first row at the top
+    ax.axvspan(-margin, margin, color="tab:green", alpha=0.12,
+               label=f"±{margin:g} nats ({100 * (math.exp(margin) - 1):.1f}% of perplexity): equivalent inside")
+    ax.axvline(0, color="black", linewidth=0.8)
+    inside = [-margin < r[1] and r[2] < margin for r in rows]
+    for kept, colour, label in ((True, "black", "interval inside the band"),
+                                (False, "tab:red", "interval crosses the band: not shown equivalent")):
+        shown = [(r, yy) for r, yy, k in zip(rows, y, inside) if k == kept]
+        if shown:
+            ax.errorbar([r[0] for r, _ in shown], [yy for _, yy in shown], fmt="o", color=colour, capsize=3,
+                        xerr=[[r[0] - r[1] for r, _ in shown], [r[2] - r[0] for r, _ in shown]], label=label)
+    ax.set_yticks(y, names)
+    reach = max(margin, *(max(abs(r[1]), abs(r[2])) for r in rows))
+    ax.set_xlim(-1.25 * reach, 1.25 * reach)
+    ax.set_xlabel("a - b in log perplexity (nats per token; above 0: a worse)")
+    ax.set_ylabel("comparison (a - b)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, ncol=1)
+    ax.set_title(title, pad=48)
     fig.tight_layout()
     return fig

@@ -32,6 +32,22 @@ def test_passkey_and_perplexity():
         plot_passkey_by_depth({})
 
 
+def test_passkey_by_depth_in_panels():
+    point = {0.0: (0.5, 0.3, 0.7), 1.0: (1.0, 1.0, 1.0)}
+    by_depth = {"lora": point, "lora @s2": point, "longlora": point, "full": point}
+    fig = plot_passkey_by_depth(by_depth, panels={"full attention": ["full"], "S2": ["lora", "lora @s2", "longlora"],
+                                                  "empty": []}, dashed=["lora @s2"])
+    left, right = fig.axes                                 # the empty panel is dropped
+    assert (left.get_title(), right.get_title()) == ("full attention", "S2")
+    lines = {l.get_label(): l for l in right.get_lines() if not l.get_label().startswith("_")} or \
+        {c.get_label(): c.lines[0] for c in right.containers}
+    assert lines["lora @s2"].get_linestyle() == "--" and lines["lora"].get_linestyle() == "-"
+    assert lines["lora @s2"].get_color() == lines["lora"].get_color() != lines["longlora"].get_color()
+    _labelled(fig)
+    with pytest.raises(ValueError, match="unknown"):
+        plot_passkey_by_depth(by_depth, panels={"x": ["nope"]})
+
+
 def test_cost():
     seconds = {256: {"full": 0.2, "s2": 0.15}, 512: {"full": 0.3, "s2": 0.18}}
     _labelled(plot_attention_cost(seconds, {256: 4.0, 512: 4.0}))

@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from lorakit.course.plots.quant import (plot_blocksize_sweep, plot_code_books, plot_code_usage,  # noqa: E402
-                                        plot_perplexity, plot_weight_histograms)
+                                        plot_perplexity_gaps, plot_weight_histograms)
 from lorakit.quant import code_usage, get_code  # noqa: E402
 
 CODES = ("int4", "fp4", "nf4")
@@ -35,7 +35,17 @@ def test_code_books_and_usage():
 def test_blocksize_sweep_and_perplexity():
     sizes = [32, 64, 128]
     _labelled(plot_blocksize_sweep(sizes, {"nf4": [1e-3, 2e-3, 3e-3]}, {"plain": [5.0, 4.5, 4.25]}))
-    _labelled(plot_perplexity({"fp32": 10.0, "int4": 12.0, "nf4": 10.4}))
-    fig = plot_perplexity({"fp32": (10.0, 9.5, 10.6), "nf4": (10.4, 9.9, 11.0)})
-    assert "interval" in fig.axes[0].get_ylabel()
+    gaps = {"int4 - fp32": (0.0088, 0.0064, 0.0111), "nf4 - fp32": (0.0051, 0.0028, 0.0075)}
+    fig = plot_perplexity_gaps(gaps, margin=0.01)
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert low < -0.01 and high > 0.0111              # the band and every interval fit: nothing is cut off
+    ticks = sorted(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
+    assert [name for _, name in ticks] == ["nf4 - fp32", "int4 - fp32"]   # bottom to top: the first row on top
     _labelled(fig)
+    with pytest.raises(ValueError, match="margin"):
+        plot_perplexity_gaps(gaps, margin=0)
+    with pytest.raises(ValueError, match="low <= mean <= high"):
+        plot_perplexity_gaps({"a - b": (0.01, 0.02, 0.03)}, margin=0.01)
+    with pytest.raises(ValueError, match="at least one"):
+        plot_perplexity_gaps({}, margin=0.01)
