@@ -62,11 +62,13 @@ def plot_passkey_by_depth(by_depth: Mapping[str, Mapping[float, Sequence[float]]
             mean, lo, hi = zip(*(_errorbar(points[d]) for d in depths))
             ax.errorbar(x, [100 * m for m in mean], yerr=[[100 * v for v in lo], [100 * v for v in hi]],
                         marker="o", capsize=3, label=name, color=f"C{colour}",
-                        linestyle="--" if name in dashed else "-")
+                        linestyle="--" if name in dashed else "-",
+                        markerfacecolor="white" if name in dashed else f"C{colour}")   # hollow: read another way
         ax.set_xlabel("depth of the key (0 = start, 1 = next to the question)")
         ax.set_ylim(-5, 105)
         ax.set_title(panel, fontsize=10)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False,
+                  handlelength=3.5)                              # long enough to show a dash beside the marker
     axes[0][0].set_ylabel("passkey accuracy (%)")
     fig.suptitle(title)
     fig.tight_layout()
