@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 from matplotlib.patches import Patch
 
 PART_COLOURS = {"base_weights": "tab:blue", "lora_weights": "tab:green", "gradients": "tab:orange",
@@ -152,5 +153,44 @@ def plot_memory_timeline(timelines: Mapping[str, tuple[Sequence[float], Sequence
     return fig
 
 
+def plot_merge_curve(curves: Mapping[str, Mapping], title: str = "Merging into NF4: what survives re-quantization"):
+    """The merge-into-NF4 curve: the fraction of the update kept, and exact match, against the update's size.
+
+    ``curves[label] = {"rel_size": [...], "kept": [...], "em": {merge: [...]}}``, one point per scaling of
+    the adapter's update (ascending), the last being the adapter as trained (drawn larger). Left: fraction of
+    :math:`\\Delta W` kept after re-quantizing to NF4, against :math:`|\\Delta W| / |W|` on a logarithmic axis.
+    Right: exact match of each merge (``nf4_requantized`` solid, the others dashed and dotted).
+    """
+    if not curves:
+        raise ValueError("plot_merge_curve needs at least one curve")
+    fig, (kept_ax, em_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    styles = {"base": ":", "nf4_dequantized": "--", "nf4_requantized": "-"}
+    names = {"base": "float32 base", "nf4_dequantized": "decoded NF4", "nf4_requantized": "re-quantized NF4"}
+    for i, (label, c) in enumerate(curves.items()):
+        colour = f"C{i}"
+        xs = list(c["rel_size"])
+        if not (len(xs) == len(c["kept"]) and all(len(v) == len(xs) for v in c["em"].values())):
+            raise ValueError(f"curve {label!r}: rel_size, kept and every em list need the same length")
+        kept_ax.plot(xs, [100 * k for k in c["kept"]], marker="o", color=colour, label=label)
+        kept_ax.plot(xs[-1:], [100 * c["kept"][-1]], marker="*", markersize=14, color=colour, linestyle="none")
+        for merge, ems in c["em"].items():
+            em_ax.plot(xs, [100 * e for e in ems], marker="o", markersize=4, color=colour,
+                       linestyle=styles.get(merge, "-."), label=f"{label}: {names.get(merge, merge)}")
+    for ax in (kept_ax, em_ax):
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())   # unlabelled minor ticks: no overlapping labels
+        ax.set_xlabel("|dW| / |W| (all 4-bit layers; star: the adapter as trained)")
+        ax.grid(True, which="both", alpha=0.3)
+    kept_ax.set_ylabel("dW kept after re-quantizing (%)")
+    kept_ax.set_ylim(-5, 105)
+    kept_ax.legend(fontsize=8, loc="upper left")
+    em_ax.set_ylabel("exact match (%)")
+    em_ax.set_ylim(-5, 105)
+    em_ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 __all__ = ["PART_COLOURS", "plot_estimate_vs_measured", "plot_footprint_bars", "plot_memory_timeline",
-           "plot_relative_errors"]
+           "plot_merge_curve", "plot_relative_errors"]

@@ -53,3 +53,17 @@ def test_relative_errors_one_column_per_architecture():
     assert dots == [0.0, 5.0, 12.0]
     with pytest.raises(ValueError):
         plot_relative_errors([])
+
+
+def test_merge_curve_log_axis_and_one_line_per_merge():
+    from lorakit.course.plots.memory import plot_merge_curve
+
+    curve = {"rel_size": [0.01, 0.1], "kept": [0.02, 0.9],
+             "em": {"base": [0.1, 0.8], "nf4_dequantized": [0.1, 0.8], "nf4_requantized": [0.05, 0.7]}}
+    fig = plot_merge_curve({"450 steps": curve})
+    kept_ax, em_ax = fig.axes
+    assert kept_ax.get_xscale() == "log" and em_ax.get_xscale() == "log"
+    assert list(kept_ax.lines[0].get_ydata()) == [2.0, 90.0]
+    assert [l.get_linestyle() for l in em_ax.lines] == [":", "--", "-"]
+    with pytest.raises(ValueError, match="same length"):
+        plot_merge_curve({"bad": dict(curve, kept=[0.1])})
