@@ -10,6 +10,8 @@ ships.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from pathlib import Path
 
@@ -36,7 +38,8 @@ def proxy_model_dir(config_name: str, layers: int, narrow: int, seed: int = 0) -
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         out = Path(tempfile.mkdtemp(prefix="lorakit-proxy-")) / config_name.replace("/", "--")
-        module.build(out, config_name, layers=layers, seed=seed, narrow=narrow)
+        with contextlib.redirect_stdout(io.StringIO()):     # build() prints the folder: a local path
+            module.build(out, config_name, layers=layers, seed=seed, narrow=narrow)
         _BUILT[key] = out
     return _BUILT[key]
 

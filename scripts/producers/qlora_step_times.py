@@ -8,7 +8,8 @@
 (QLoRA, seed 0) carried the process's warm-up. Here each run is the same model and training as there
 (:func:`lorakit.studies.qlora_vs_lora.lora_model` and ``train_sft``, no scoring), short, and timed step by
 step (:class:`lorakit.course.timing.StepTimer`): the median step after the first. The methods alternate
-(QLoRA, LoRA, QLoRA, ...), so drift in the machine's load hits both alike; every step's time is kept.
+and swap places from seed to seed (QLoRA, LoRA, LoRA, QLoRA, QLoRA, LoRA), so a drift in the machine's
+load does not favour the one that runs second; every step's time is kept.
 Writes ``data/results/04_step_times.json``.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ def main() -> None:
     data = load_qa_splits(tokenizer.eos_token)
     runs, start = [], time.perf_counter()
     for seed in args.seeds:
-        for method in ("qlora", "lora"):
+        for method in (("qlora", "lora") if seed % 2 == 0 else ("lora", "qlora")):
             model = qlora_vs_lora.lora_model(None, method, r=16, seed=seed, checkpointing=False)
             every = StepTimer(warmup=1)
             _, seconds = qlora_vs_lora.train_sft(model, tokenizer, data["train"], args.steps, preset, seed=seed,

@@ -125,7 +125,7 @@ def plot_relative_errors(points: Sequence[Mapping], part: str = "activations", g
         ax.scatter(xs, [100 * p["rel_error"][part] for p in mine], marker=marker, color=colour, alpha=0.7,
                    label=f"checkpointing {'on' if ckpt else 'off'}")
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(archs)), archs, fontsize=8)
+    ax.set_xticks(range(len(archs)), [a.replace(", ", "\n") for a in archs], fontsize=8)   # long names: one part a line
     ax.set_xlim(-0.5, len(archs) - 0.5)
     ax.set_ylabel(f"{part}: estimated - measured\n(% of measured)")
     ax.set_title(title, fontsize=10)
@@ -179,8 +179,12 @@ def plot_merge_curve(curves: Mapping[str, Mapping], title: str = "Merging into N
     for ax in (kept_ax, em_ax):
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())   # unlabelled minor ticks: no overlapping labels
+        ax.set_xticks([0.01, 0.02, 0.05, 0.1, 0.2, 0.5], ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5"])
         ax.set_xlabel("|dW| / |W| (all 4-bit layers; star: the adapter as trained)")
         ax.grid(True, which="both", alpha=0.3)
+    sizes = [x for c in curves.values() for x in c["rel_size"]]
+    for ax in (kept_ax, em_ax):
+        ax.set_xlim(min(sizes) / 1.3, max(sizes) * 1.3)
     kept_ax.set_ylabel("dW kept after re-quantizing (%)")
     kept_ax.set_ylim(-5, 105)
     kept_ax.legend(fontsize=8, loc="upper left")

@@ -49,6 +49,7 @@ def test_relative_errors_one_column_per_architecture():
     fig = plot_relative_errors(points)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["x", "y"]
+    assert plot_relative_errors([dict(points[0], architecture="a, b")]).axes[0].get_xticklabels()[0].get_text() == "a\nb"
     dots = sorted(float(y) for coll in ax.collections for _, y in coll.get_offsets())
     assert dots == [0.0, 5.0, 12.0]
     with pytest.raises(ValueError):
