@@ -69,15 +69,20 @@ def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = 
         callbacks: extra ``TrainerCallback`` objects.
 
     Returns:
-        ``(trainer, seconds per step)``, the seconds measured around ``trainer.train()``.
+        ``(trainer, seconds per step)``: the median wall time of one optimizer step, the first step (warm-up)
+        left out (:class:`lorakit.course.timing.StepTimer`), so the first run of a process is not slower on paper;
+        work that ``callbacks`` do at the end of a step (scoring) is off the clock. ``steps`` must be >= 2.
     """
     import tempfile
-    import time
 
     from transformers import PrinterCallback
     from trl import SFTTrainer
 
+    from lorakit.course.timing import StepTimer
     from lorakit.training.sft import sft_config
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an int >= 2 (the first step is warm-up, left off the clock), got {steps!r}")
 
     dtype = dtype or compute_dtype()
     args = sft_config(tempfile.mkdtemp(), learning_rate=preset.lora_lr, batch_size=preset.batch_size,
@@ -85,14 +90,14 @@ def train_sft(model, tokenizer, train_dataset, steps: int, preset, optim: str = 
                       optim=optim, eval_strategy="no", activation_checkpointing=checkpointing,
                       disable_tqdm=True, logging_steps=steps)
     before = trainable_snapshot(model)
+    timer = StepTimer(warmup=1)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer,
-                         callbacks=callbacks)
+                         callbacks=[timer, *(callbacks or [])])
     trainer.remove_callback(PrinterCallback)  # no log dicts printed
     if adapters != "trl":                     # undo TRL's bfloat16 cast where the rule says float32
         restore_adapters_(model, before, adapters or adapter_dtype(dtype))
-    start = time.perf_counter()
     trainer.train()
-    return trainer, (time.perf_counter() - start) / steps
+    return trainer, timer.seconds_per_step()
 
 
 class ScoreAt(TrainerCallback):
@@ -115,16 +120,16 @@ class ScoreAt(TrainerCallback):
 
 def run_method(method: str, seed: int, steps: int, eval_at, preset, tokenizer, data, test) -> dict:
     """One run of ``method`` ("qlora" or "lora") from ``seed``: exact match at the steps ``eval_at``, seconds per step
-    (scoring kept off the clock), the adapters' dtype and the trainable parameters; a row of notebook 04's table."""
+    (the median step, warm-up and scoring off the clock), the adapters' dtype and the trainable parameters; a row
+    of notebook 04's table."""
     model = lora_model(None, method, r=16, seed=seed, checkpointing=False)
     scorer = ScoreAt(eval_at, tokenizer, test, preset.eval_batch_size)
     trainer, seconds = train_sft(model, tokenizer, data["train"], steps, preset, seed=seed, callbacks=[scorer])
-    train_seconds = seconds * steps - scorer.eval_seconds
     return {"method": method, "seed": seed, "steps": steps,
             "adapter_dtype": str(next(p.dtype for p in model.parameters() if p.requires_grad)),
             "em": {str(s): out["exact_match"] for s, out in sorted(scorer.scores.items())},
             "correct": {str(s): encode_correct(out["correct"]) for s, out in sorted(scorer.scores.items())},
-            "seconds_per_step": round(train_seconds / steps, 4), "trainable": count_parameters(model)[0]}
+            "seconds_per_step": round(seconds, 4), "trainable": count_parameters(model)[0]}
 
 
 __all__ = ["ScoreAt", "lora_model", "run_method", "train_sft"]

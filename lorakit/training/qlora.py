@@ -118,8 +118,9 @@ def merge_into_base(adapter_dir: str | Path, base_model_id: str | Path | None = 
     The QLoRA way to ship a fine-tune: load the base again in ``dtype`` (not in 4 bits), put the
     trained adapter on it, and fold ``W + scaling · B A`` into each weight (PEFT's
     ``merge_and_unload``, called on the PEFT model, which returns the merged model). Merging into
-    the 4-bit weights instead re-quantizes ``W + BA`` to NF4, which adds a rounding error about as
-    large as the update itself (measured in the notebook "QLoRA with paged optimizers", §4).
+    the 4-bit weights instead re-quantizes ``W + BA`` to NF4: a weight moves only when the update pushes
+    it past a rounding boundary, so small updates are mostly rounded away (the notebook "QLoRA with paged
+    optimizers" measures the fraction kept against the update's size, :mod:`lorakit.studies.nf4_merge`).
 
     Args:
         adapter_dir: a folder written by ``save_pretrained`` of a PEFT model.

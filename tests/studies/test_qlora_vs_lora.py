@@ -42,3 +42,8 @@ def test_train_sft_keeps_float32_adapters_on_the_cpu_unless_asked(adapters, expe
     assert seconds > 0 and trainer.state.global_step == 2
     assert {p.dtype for p in model.parameters() if p.requires_grad} == {expected}
     assert {s["state1"].dtype for s in trainer.optimizer.state.values()} == {torch.float32}
+
+
+def test_train_sft_needs_a_step_after_warm_up():
+    with pytest.raises(ValueError, match="steps must be an int >= 2"):
+        qlora_vs_lora.train_sft(None, None, None, 1, None)
