@@ -3,7 +3,10 @@
 A LoRA adapter's task vector is its update ΔW = s·B·A in every layer, all layers flattened into one
 vector (Ilharco et al. 2023, arXiv 2212.04089). TIES-Merging (Yadav et al. 2023, arXiv 2306.01708)
 argues that merges lose tasks where the updates' signs disagree; :func:`sign_conflict_rate` measures
-that share, over every entry or over the entries that TIES' trim keeps (``density``).
+that share, over every entry or over the entries that TIES' trim keeps (``density``). The trim here is
+the paper's: the largest ``density`` share of the whole flattened task vector, all layers together.
+PEFT's ``ties_svd`` and ``dare_ties_svd`` trim each layer's ΔW on its own (and ``ties`` each factor),
+so per layer the share kept here differs from ``density``.
 """
 from __future__ import annotations
 
@@ -52,8 +55,10 @@ def sign_conflict_rate(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tens
     """Share of entries where ΔW_a and ΔW_b have opposite signs.
 
     Counted over the entries where both are nonzero; with ``density`` (in (0, 1]) only over the
-    entries that are in the largest ``density`` share of |ΔW_a| *and* of |ΔW_b| (whole vectors),
-    the entries TIES' trim would keep in both. Two independent random vectors give about 0.5.
+    entries that are in the largest ``density`` share of |ΔW_a| *and* of |ΔW_b|, each taken over the
+    whole flattened vector (the TIES paper's trim; PEFT trims per layer). Two independent random
+    vectors give about 0.5; the entries of a low-rank ΔW are not independent, so that is a reference
+    point, not a null for LoRA updates.
     """
     if density is not None and (isinstance(density, bool) or not isinstance(density, (int, float))
                                 or not 0 < density <= 1):

@@ -3,9 +3,9 @@
 Notebook 05 merges its three adapters (qa, record, lookup) into one with each of PEFT's combination
 types. A type has settings: the weights (one per adapter) and, for the TIES, DARE and magnitude_prune
 types, the ``density``. :func:`run_sweep` scores every setting of a small grid (:data:`WEIGHT_GRID` x
-:data:`DENSITIES`) on the *validation* split, picks per type the setting whose weakest task scores
-highest on validation (ties broken by the mean over the tasks, then by grid order: :func:`choose`),
-and scores only that setting on the *test* split. The random ``dare_*`` types are run with
+:data:`DENSITIES`) on the *validation* split, picks per type the setting with the highest mean exact
+match over the tasks on validation (ties broken by the higher weakest task, then by grid order:
+:func:`choose`), and scores only that setting on the *test* split. The random ``dare_*`` types are run with
 :data:`SEEDS` (``torch.manual_seed`` right before ``add_weighted_adapter``): a setting's validation
 score is its mean over the seeds, and its test scores are kept per seed (seeds x examples), so
 ``lorakit.stats.compare`` can pair them.
@@ -16,7 +16,9 @@ sweep also scores ``svd`` at ``cat``'s chosen weights on test (``equal_rank``): 
 truncating the exact sum to the others' rank costs, at the same weights.
 
 ``scripts/producers/merge_sweep.py`` writes ``data/results/05_merge_sweep.json``; notebook 05 reads it
-(:func:`load_table`) and re-runs one setting live (:func:`score_setting`) to check it.
+(:func:`load_table`) and re-runs one setting live (:func:`score_setting`) to check it. The table holds
+``meta["n"]`` examples per task; at another number of examples (or on another model) the notebook scores
+its Parameters cell's one setting live with :func:`run_sweep` instead.
 """
 from __future__ import annotations
 

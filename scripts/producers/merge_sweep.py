@@ -5,12 +5,13 @@
     python scripts/producers/merge_sweep.py --types linear ties --n 20 --out /tmp/check.json
 
 Loads the shipped model and the three shipped adapters (qa, record, lookup), and runs
-:func:`lorakit.studies.merge_sweep.run_sweep`: every type's grid (weights in ``WEIGHT_GRID``, density in
-``DENSITIES`` for the TIES, DARE and magnitude_prune types, seeds 0 1 2 for the random ``dare_*`` types)
+:func:`lorakit.studies.merge_sweep.run_sweep`: every type's grid (weights in ``WEIGHT_GRID``: four
+uniform settings and one, (1, 1.5, 1.5), with qa down-weighted; density in ``DENSITIES`` for the TIES, DARE and magnitude_prune types, seeds 0 1 2 for the random ``dare_*`` types)
 scored by exact match on the first ``--n`` examples per task of the *validation* split; per type the
 setting with the highest mean over the three tasks on validation (ties: the higher weakest task, then
 grid order) is scored once on the first ``--n`` examples per task of the *test* split. Also writes the three task vectors'
-cosine similarities and sign-conflict rates (:mod:`lorakit.lora.task_vectors`). Greedy decoding, dare
+cosine similarities and sign-conflict rates (:mod:`lorakit.lora.task_vectors`; the top-20% rate trims
+the whole flattened vector, as the TIES paper does, where PEFT trims per layer). Greedy decoding, dare
 seeded per point: the notebook re-runs one point live and checks it against this table.
 The full grid is 275 scorings of 300 examples: 1040 s (17 min) wall, about half of it CPU time, on the
 course's 2-core CPU shared with other jobs, one torch thread.
