@@ -40,9 +40,8 @@ the largest difference that would not change what you do. Then, in order:
     c.verdict                                   # e.g. "equivalent (within ±0.03)"
     print(comparison_table([c]))                # one row per comparison and the rule under the table
 
-:func:`verdict` (``"tie"`` when the paired interval contains 0) is the older, weaker rule: a tie in its
-sense is non-significance, which :func:`compare` calls "inconclusive" unless the interval is inside
-the margin (and 3/n below it). New code uses :func:`compare`.
+An older rule of this course called an interval that contains 0 "a tie": that is non-significance,
+not equivalence, and it is gone; :func:`compare` is the one rule.
 """
 from __future__ import annotations
 
@@ -113,15 +112,6 @@ def paired_difference_ci(a: Sequence[float] | torch.Tensor, b: Sequence[float] |
     if xa.numel() != xb.numel():
         raise ValueError(f"a paired comparison needs scores on the same examples: got {xa.numel()} and {xb.numel()}")
     return bootstrap_ci(xa - xb, level=level, n_boot=n_boot, seed=seed)
-
-
-def verdict(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tensor, names: tuple[str, str] = ("a", "b"),
-            level: float = 0.95, seed: int = 0) -> str:
-    """``"tie"`` when the paired interval of mean(a) - mean(b) contains 0, else ``"<winner> higher"``."""
-    diff = paired_difference_ci(a, b, level=level, seed=seed)
-    if diff.low <= 0 <= diff.high:
-        return "tie"
-    return f"{names[0] if diff.mean > 0 else names[1]} higher"
 
 
 def format_ci(ci: CI, percent: bool = False, digits: int = 1) -> str:
@@ -331,5 +321,4 @@ def comparison_table(comparisons: Sequence[Comparison], percent: bool = True, *,
     return "\n".join(out + [rule])
 
 
-__all__ = ["CI", "Comparison", "bootstrap_ci", "compare", "comparison_table", "format_ci", "paired_difference_ci",
-           "verdict"]
+__all__ = ["CI", "Comparison", "bootstrap_ci", "compare", "comparison_table", "format_ci", "paired_difference_ci"]

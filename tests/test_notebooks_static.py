@@ -198,3 +198,31 @@ def test_16_progress_is_the_last_cell(path):
     assert out.startswith(f"Your progress: {number:02d} "), "committed with its output"
     assert "(not tried)" in out and "(done)" not in out and "(tried)" not in out, \
         "committed as after Run all with the stubs: every exercise not tried"
+
+
+OLD_VERDICT_CALL = re.compile(r"(?<![\w.])(?:stats\.)?(verdict|compare_scores|seed_verdict|said)\s*\(")
+# "tie" as a verdict; not TIES/`ties` (the merge method), "ties to" (rounding), "a tie goes to" (a tie-break
+# in a selection rule), "tied to"/"tied head"/"tied embeddings" (weight tying). Markdown only, code spans out.
+TIE_WORD = re.compile(r"(?<![-\w])(?:tie|ties|tied)(?![-\w])(?!\s+(?:to|goes|break|head|embeddings?|weights?|output|tensors?)\b)(?!,\s*dare)")
+CODE_SPAN = re.compile(r"`[^`]*`|^\s*(```|~~~).*?^\s*\1", re.M | re.S)
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_17_one_verdict_rule(path):
+    nb = _load(path)
+    calls = [m.group(0) for c in _code_cells(nb) for m in OLD_VERDICT_CALL.finditer(_source(c))]
+    assert not calls, f"{path.name}: old verdict helpers {calls}; use lorakit.stats.compare + comparison_table"
+    ties = [m.group(0) for c in nb["cells"] if c["cell_type"] == "markdown"
+            for m in TIE_WORD.finditer(CODE_SPAN.sub(" ", _source(c)))]
+    assert not ties, f"{path.name}: 'tie' used as a verdict {ties}: say inconclusive, equivalent or both fail"
+
+
+def test_17_catches_the_old_words():
+    assert OLD_VERDICT_CALL.search("v = verdict(a, b)") and OLD_VERDICT_CALL.search("stats.verdict(a, b)")
+    assert not OLD_VERDICT_CALL.search("c.verdict == 'x'") and not OLD_VERDICT_CALL.search("speed_verdict(t)")
+    assert TIE_WORD.search("a tie at 4 bits") and TIE_WORD.search("ranks 2 to 64 tie") and TIE_WORD.search("they tied")
+    for fine in ("TIES and DARE", "rounding ties to the lower value", "embeddings tied to the output head",
+                 "a tie goes to the higher weakest task", "the tied head", "near-ties may flip",
+                 "for the ties, dare and magnitude_prune types", "yields a tied tensor once"):
+        assert not TIE_WORD.search(fine), fine
+    assert not TIE_WORD.search(CODE_SPAN.sub(" ", "the `ties` and `dare_ties` types"))

@@ -1,10 +1,10 @@
-"""Bootstrap intervals: they cover the mean, shrink with more examples, and call overlaps ties; compare()'s
-rule, its order, its strict boundaries, its 3/n condition, and seeds averaged per example."""
+"""Bootstrap intervals: they cover the mean and shrink with more examples; compare()'s rule (the course's
+only one), its order, its strict boundaries, its 3/n condition, and seeds averaged per example."""
 import pytest
 import torch
 
-from lorakit.stats import (Comparison, bootstrap_ci, compare, comparison_table, format_ci, paired_difference_ci,
-                           verdict)
+import lorakit.stats
+from lorakit.stats import Comparison, bootstrap_ci, compare, comparison_table, format_ci, paired_difference_ci
 
 
 def test_interval_contains_the_mean_and_shrinks_with_n():
@@ -25,15 +25,17 @@ def test_constant_scores_give_a_point():
     assert ci.low == ci.high == ci.mean == 1.0
 
 
-def test_paired_difference_and_verdict():
+def test_paired_difference_and_the_one_rule():
     a = torch.tensor([1.0] * 90 + [0.0] * 10)
     b = torch.tensor([1.0] * 40 + [0.0] * 60)
     assert paired_difference_ci(a, b).low > 0.3
-    assert verdict(a, b, names=("lora", "base")) == "lora higher"
-    assert verdict(b, a, names=("base", "lora")) == "lora higher"
+    assert compare(a, b, margin=0.03, names=("lora", "base")).verdict == "lora higher"
+    assert compare(b, a, margin=0.03, names=("base", "lora")).verdict == "lora higher"
     c = a.clone()
-    c[0] = 0.0  # one example apart: a tie
-    assert verdict(a, c) == "tie"
+    c[0] = 0.0  # one example apart: the interval holds 0 and is wider than 3 points at n = 100
+    assert compare(a, c, margin=0.03).verdict == "inconclusive"
+    # the older rule ("tie" when the interval holds 0) is gone: compare is the only verdict helper
+    assert not hasattr(lorakit.stats, "verdict") and "verdict" not in lorakit.stats.__all__
 
 
 def test_format():
@@ -57,9 +59,10 @@ def test_unpaired_lengths_refused():
 
 
 def test_float_noise_does_not_decide_a_verdict():
-    # 0.1 + 0.2 - 0.3 is 5.6e-17 in floating point and 0 exactly: the same score written two ways is a tie.
+    # 0.1 + 0.2 - 0.3 is 5.6e-17 in floating point and 0 exactly: the same score written two ways is no
+    # difference ("b higher" would be rounding noise deciding a verdict)
     a, b = [0.1 + 0.2] * 5, [0.3] * 5
-    assert verdict(a, b) == "tie"
+    assert compare(a, b, margin=0.03).verdict == "inconclusive"
     ci = paired_difference_ci(a, b)
     assert ci.low == ci.high == ci.mean == 0
 
@@ -96,11 +99,11 @@ def test_compare_equivalent_needs_the_interval_inside_the_margin():
 
 
 def test_compare_inconclusive_is_not_equivalent():
-    # the old rule's "tie": the interval holds 0, but it is 40 points wide
+    # the interval holds 0 (an older rule called this a tie), but it is 40 points wide
     a, b = [1.0, 0.0] * 50, [0.0, 1.0] * 50
     c = compare(a, b, margin=0.03)
     assert c.diff.low < 0 < c.diff.high and c.diff.high - c.diff.low > 0.2
-    assert verdict(a, b) == "tie" and c.verdict == "inconclusive"
+    assert c.verdict == "inconclusive"
 
 
 def test_compare_both_fail_is_said_first():

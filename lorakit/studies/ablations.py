@@ -6,6 +6,8 @@ another rank, other target modules, another ``lora_alpha`` or rsLoRA, full fine-
 LoRA, batches in file order, no clipping, another learning rate. :func:`run_variant` trains it with
 :func:`lorakit.training.loop.finetune` from a freshly loaded model and scores exact match on the test
 examples, keeping the per-example 0/1 scores so that every number gets a bootstrap interval.
+:func:`comparisons` (one seed per run) and :func:`seed_comparisons` (every seed a run was trained
+with) compare runs by the course's one rule, :func:`lorakit.stats.compare` (margin 3 points, floor 10%).
 
 ``scripts/producers/sweep_lora_ablations.py`` runs :func:`sweep_variants` on the shipped model and writes
 ``data/results/lora_ablations.json``; notebook 02 reads that table (:func:`load_table`) and re-runs
@@ -27,7 +29,7 @@ from lorakit.count import count_parameters
 from lorakit.memory.probe import optimizer_state_bytes
 from lorakit.evaluate import evaluate_qa
 from lorakit.course.paths import RESULTS_DATA_DIR
-from lorakit.stats import CI, bootstrap_ci, format_ci, verdict
+from lorakit.stats import CI, Comparison, bootstrap_ci, compare, format_ci
 from lorakit.training.loop import TrainConfig, finetune
 
 TABLE_PATH = RESULTS_DATA_DIR / "lora_ablations.json"
@@ -261,47 +263,43 @@ def run_seeds(table: dict, names: Sequence[str], seeds: Sequence[int], tokenizer
 
 def seed_scores(table: dict, name: str) -> dict[int, list[int]]:
     """``{seed: per-example 0/1}`` of run ``name``: the table's seed first, then any re-runs."""
+    if name not in table["runs"]:
+        raise ValueError(f"unknown run {name!r}; the table has {list(table['runs'])}")
     scores = {table["meta"]["seed"]: decode_correct(table["runs"][name]["correct"])}
     for seed, row in table.get("seeds", {}).get(name, {}).items():
         scores[int(seed)] = decode_correct(row["correct"])
     return scores
 
 
-def seed_summary(table: dict, names: Sequence[str], baseline: str) -> list[dict]:
-    """Display rows for runs trained with several seeds: exact match per seed, its spread, and a
-    verdict against ``baseline`` that counts both kinds of noise.
+def _check_names(names) -> None:
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise TypeError(f"names is a list of run names, e.g. ['r=64', 'r=16'], got {names!r}")
 
-    The verdict is ``"tie"`` when the ranges of exact match over seeds overlap, or when the paired
-    95% interval of the per-example score averaged over seeds contains 0; otherwise it names the
-    higher run. (With a few seeds this is a coarse test: it says "tie" rather than rank runs that
-    one reseeding could reorder.)
-    """
-    base = seed_scores(table, baseline)
+
+def seed_summary(table: dict, names: Sequence[str]) -> list[dict]:
+    """Display rows for runs trained with several seeds: exact match per seed and its spread (the
+    largest minus the smallest, in points). Compare them with :func:`seed_comparisons`."""
+    _check_names(names)
     out = []
     for name in names:
-        scores = seed_scores(table, name)
-        ems = {seed: sum(c) / len(c) for seed, c in scores.items()}
-        line = {"run": name, "exact match per seed": "  ".join(f"{100 * em:.1f}" for em in ems.values()),
-                "seeds": len(ems), "spread (points)": f"{100 * (max(ems.values()) - min(ems.values())):.1f}"}
-        if name != baseline:
-            line[f"vs {baseline}"] = seed_verdict(scores, base, (name, baseline))
-        else:
-            line[f"vs {baseline}"] = "-"
-        out.append(line)
+        ems = [sum(c) / len(c) for c in seed_scores(table, name).values()]
+        out.append({"run": name, "exact match per seed": "  ".join(f"{100 * em:.1f}" for em in ems),
+                    "seeds": len(ems), "spread (points)": f"{100 * (max(ems) - min(ems)):.1f}"})
     return out
 
 
-def seed_verdict(a: dict[int, Sequence[int]], b: dict[int, Sequence[int]], names: tuple[str, str] = ("a", "b")) -> str:
-    """``"tie"`` or ``"<winner> higher"`` for two runs given as ``{seed: per-example scores}``
-    (see :func:`seed_summary`): a tie if their ranges over seeds overlap or if the paired interval
-    of the seed-averaged per-example scores contains 0."""
-    em_a = [sum(c) / len(c) for c in a.values()]
-    em_b = [sum(c) / len(c) for c in b.values()]
-    if min(em_a) <= max(em_b) and min(em_b) <= max(em_a):
-        return "tie"
-    mean_a = torch.tensor([list(c) for c in a.values()], dtype=torch.float64).mean(0)
-    mean_b = torch.tensor([list(c) for c in b.values()], dtype=torch.float64).mean(0)
-    return verdict(mean_a, mean_b, names)
+def seed_comparisons(table: dict, names: Sequence[str], baseline: str, *, margin: float = 0.03,
+                     floor: float | None = 0.10) -> list[Comparison]:
+    """Each run of ``names`` (but ``baseline``) against ``baseline`` by :func:`lorakit.stats.compare`,
+    on every seed each was trained with (2-D seeds x questions: each question's score is averaged over
+    the seeds, then the questions are resampled; the per-seed means come back in ``seed_means``).
+
+    ``margin`` and ``floor`` as in :func:`comparisons`.
+    """
+    _check_names(names)
+    base = list(seed_scores(table, baseline).values())
+    return [compare(list(seed_scores(table, name).values()), base, margin=margin, floor=floor, names=(name, baseline))
+            for name in names if name != baseline]
 
 
 def save_table(table: dict, path: str | Path = TABLE_PATH) -> Path:
@@ -342,46 +340,45 @@ def interval(row: dict) -> CI:
     return bootstrap_ci(decode_correct(row["correct"]))
 
 
-def summary(table: dict, group: str, baseline: str | None = None, extra: Sequence[str] = (),
-            seed_noise: float = 0.0) -> list[dict]:
-    """Display rows of ``group``: run, exact match with its 95% interval, trainable parameters,
-    steps, training seconds, any ``extra`` fields of the rows, and the verdict against ``baseline``.
-
-    The verdict is ``"tie"`` when the paired 95% interval of the difference contains 0 (test-question
-    noise), or when the gap in exact match is at most ``seed_noise`` (a fraction, e.g. the spread
-    :func:`seed_summary` measured when one run was re-trained with other seeds); otherwise it names
-    the higher run.
-    """
-    compare_scores([1], [1], seed_noise=seed_noise)   # checks seed_noise before any work
-    rows = group_rows(table, group)
-    base = table["runs"][baseline] if baseline else None
+def summary(table: dict, group: str, extra: Sequence[str] = ()) -> list[dict]:
+    """Display rows of ``group``: run, exact match with its 95% interval, trainable parameters, steps,
+    training seconds and any ``extra`` fields of the rows. Compare the rows with :func:`comparisons`."""
+    if isinstance(extra, str):
+        raise TypeError(f"extra is a list of field names, e.g. ['final_loss'], got the string {extra!r}")
     out = []
-    for row in rows:
+    for row in group_rows(table, group):
         line = {"run": row["name"], "exact match [95% CI]": format_ci(interval(row), percent=True),
                 "trainable": row["trainable"], "steps": row["steps"], "train s": f"{row['seconds']:.1f}"}
         line.update({key: row[key] for key in extra})
-        if base is not None:
-            line[f"vs {baseline}"] = "-" if row["name"] == baseline else compare(table, row["name"], baseline,
-                                                                                seed_noise)
         out.append(line)
     return out
 
 
-def compare(table: dict, a: str, b: str, seed_noise: float = 0.0) -> str:
-    """``"tie"`` or ``"<a or b> higher"`` for two runs of ``table`` (see :func:`summary`)."""
-    return compare_scores(decode_correct(table["runs"][a]["correct"]), decode_correct(table["runs"][b]["correct"]),
-                          (a, b), seed_noise)
+def compare_runs(table: dict, a: str, b: str, *, margin: float = 0.03, floor: float | None = 0.10) -> Comparison:
+    """Runs ``a`` and ``b`` of ``table`` (their seed-0 rows), compared on the same test questions by
+    :func:`lorakit.stats.compare` (``margin`` and ``floor`` as in :func:`comparisons`)."""
+    missing = [name for name in (a, b) if name not in table["runs"]]
+    if missing:
+        raise ValueError(f"unknown run(s) {missing}; the table has {list(table['runs'])}")
+    return compare(decode_correct(table["runs"][a]["correct"]), decode_correct(table["runs"][b]["correct"]),
+                   margin=margin, floor=floor, names=(a, b))
 
 
-def compare_scores(a: Sequence[float], b: Sequence[float], names: tuple[str, str] = ("a", "b"),
-                   seed_noise: float = 0.0) -> str:
-    """The verdict of :func:`summary` for per-example scores ``a`` and ``b`` on the same questions:
-    ``"tie"`` if their gap is at most ``seed_noise`` or the paired 95% interval contains 0."""
-    if not 0 <= seed_noise < 1:
-        raise ValueError(f"seed_noise is a gap in exact match between 0 and 1, e.g. 0.03; got {seed_noise}")
-    if abs(sum(a) / len(a) - sum(b) / len(b)) <= seed_noise + 1e-12:
-        return "tie"
-    return verdict(a, b, names)
+def comparisons(table: dict, group: str, baseline: str, *, margin: float = 0.03,
+                floor: float | None = 0.10) -> list[Comparison]:
+    """Each run of ``group`` (but ``baseline``) against ``baseline`` by the course's one rule
+    (:func:`lorakit.stats.compare`), in the group's order; print them with
+    :func:`lorakit.stats.comparison_table`.
+
+    Args:
+        margin: the equivalence margin in exact match (0.03 = 3 points, the course's), stated up front.
+        floor: both runs below it (0.10: the model does not know the template) -> "both fail";
+            None for no floor.
+    """
+    if baseline not in table["runs"]:
+        raise ValueError(f"unknown baseline {baseline!r}; the table has {list(table['runs'])}")
+    return [compare_runs(table, row["name"], baseline, margin=margin, floor=floor)
+            for row in group_rows(table, group) if row["name"] != baseline]
 
 
 def steps_row(table: dict, steps: int, group: str = "steps") -> str | None:
@@ -392,17 +389,7 @@ def steps_row(table: dict, steps: int, group: str = "steps") -> str | None:
     return None
 
 
-def seed_noise(table: dict, names: Sequence[str] | None = None) -> float:
-    """The largest spread of exact match over seeds among the runs re-trained with other seeds
-    (``names``, default: all of them); 0.0 when the table holds no re-runs."""
-    names = list(table.get("seeds", {})) if names is None else names
-    spreads = [max(ems) - min(ems) for ems in
-               ([sum(c) / len(c) for c in seed_scores(table, name).values()] for name in names)]
-    return max(spreads, default=0.0)
-
-
-__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "variant_model", "compare", "compare_scores",
+__all__ = ["ATTENTION", "CURVE_STEPS", "QV", "TABLE_PATH", "Variant", "variant_model", "compare_runs", "comparisons",
            "decode_correct", "default_settings", "encode_correct", "group_rows", "interval", "load_table",
-           "run_seeds", "run_ablations", "run_variant", "save_table", "seed_noise",
-           "seed_scores", "seed_summary", "seed_verdict", "steps_row", "summary", "sweep_variants",
-           "unique_variants"]
+           "run_seeds", "run_ablations", "run_variant", "save_table", "seed_comparisons", "seed_scores",
+           "seed_summary", "steps_row", "summary", "sweep_variants", "unique_variants"]

@@ -3,10 +3,12 @@ import pytest
 import torch
 
 from lorakit.models import presets
-from lorakit.studies.ablations import (QV, Variant, variant_model, compare, decode_correct, default_settings,
-                                       encode_correct, group_rows, interval, load_table, run_ablations, run_variant,
-                                       run_seeds, save_table, seed_noise, seed_scores, seed_summary, seed_verdict,
-                                       steps_row, summary, sweep_variants, unique_variants)
+from lorakit.stats import Comparison
+from lorakit.studies.ablations import (QV, Variant, variant_model, compare_runs, comparisons, decode_correct,
+                                       default_settings, encode_correct, group_rows, interval, load_table,
+                                       run_ablations, run_variant, run_seeds, save_table, seed_comparisons,
+                                       seed_scores, seed_summary, steps_row, summary, sweep_variants,
+                                       unique_variants)
 from lorakit.memory.probe import optimizer_state_bytes
 from lorakit.data.qa import make_split
 from lorakit.models.loading import load_tokenizer
@@ -90,15 +92,50 @@ def test_run_variant_and_table_round_trip(tmp_path):
         load_table(tmp_path / "missing.json")
 
 
-def test_summary_gives_intervals_and_paired_verdicts():
-    runs = {"a": {"correct": "1" * 90 + "0" * 10, "trainable": 10, "steps": 5, "seconds": 1.0, "final_loss": 0.1},
-            "b": {"correct": "1" * 20 + "0" * 80, "trainable": 20, "steps": 5, "seconds": 2.0, "final_loss": 0.5},
-            "c": {"correct": "1" * 89 + "0" * 11, "trainable": 30, "steps": 5, "seconds": 3.0, "final_loss": 0.2}}
-    table = {"meta": {}, "groups": {"g": ["a", "b", "c"]}, "runs": runs}
-    rows = summary(table, "g", baseline="a", extra=["final_loss"])
-    assert [r["vs a"] for r in rows] == ["-", "a higher", "tie"]
-    assert rows[0]["exact match [95% CI]"].startswith("90.0% [") and rows[1]["final_loss"] == 0.5
+def _row(correct: str, trainable: int = 1, final_loss: float = 0.1) -> dict:
+    return {"correct": correct, "trainable": trainable, "steps": 5, "seconds": 1.0, "final_loss": final_loss}
+
+
+def test_summary_gives_intervals_and_no_verdict():
+    runs = {"a": _row("1" * 90 + "0" * 10, 10), "b": _row("1" * 20 + "0" * 80, 20, final_loss=0.5)}
+    table = {"meta": {}, "groups": {"g": ["a", "b"]}, "runs": runs}
+    rows = summary(table, "g", extra=["final_loss"])
+    assert [r["run"] for r in rows] == ["a", "b"] and rows[1]["final_loss"] == 0.5 and rows[1]["trainable"] == 20
+    assert set(rows[0]) == {"run", "exact match [95% CI]", "trainable", "steps", "train s", "final_loss"}
+    assert rows[0]["exact match [95% CI]"].startswith("90.0% [")
     assert interval(runs["b"]).low < 0.2 < interval(runs["b"]).high
+    with pytest.raises(TypeError, match="list of field names"):
+        summary(table, "g", extra="final_loss")
+
+
+def test_comparisons_apply_the_one_rule_against_the_baseline():
+    n = 200                                     # 3/200 < 0.03: equivalence is reachable
+    runs = {"base": _row("1" * 180 + "0" * 20),
+            "worse": _row("1" * 120 + "0" * 80),                   # 30 points lower
+            "same": _row("1" * 178 + "0" * 22),                    # 1 point lower, 2 of 200 differ
+            "noisy": _row("0" * 20 + "1" * 170 + "0" * 10),        # 5 points lower, 30 of 200 differ: [-10, +0.5]
+            "low1": _row("1" * 10 + "0" * 190), "low2": _row("1" * 6 + "0" * 194)}
+    assert all(len(r["correct"]) == n for r in runs.values())
+    table = {"meta": {"seed": 0}, "groups": {"g": list(runs), "fail": ["low1", "low2"]}, "runs": runs}
+    rows = comparisons(table, "g", "base")
+    assert all(isinstance(c, Comparison) for c in rows)
+    assert [c.names for c in rows] == [(name, "base") for name in ("worse", "same", "noisy", "low1", "low2")]
+    assert [c.verdict for c in rows] == ["base higher", "equivalent (within ±0.03)", "inconclusive",
+                                         "base higher", "base higher"]
+    assert (rows[0].margin, rows[0].floor, rows[0].n_examples) == (0.03, 0.10, n)
+    # both under the 10% floor: "both fail", whatever the gap; without a floor the gap is judged
+    assert comparisons(table, "fail", "low2")[0].verdict == "both fail"
+    assert comparisons(table, "fail", "low2", floor=None)[0].verdict == "low1 higher"   # 4 of 200 differ, all one way
+    # a margin of 1 point: the same interval of "same" is no longer inside it
+    narrow = compare_runs(table, "same", "base", margin=0.01)
+    assert narrow.diff == rows[1].diff and narrow.verdict == "inconclusive"
+    assert compare_runs(table, "worse", "base") == rows[0]
+    with pytest.raises(ValueError, match="unknown baseline"):
+        comparisons(table, "g", "nope")
+    with pytest.raises(ValueError, match="unknown run"):
+        compare_runs(table, "base", "nope")
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        comparisons(table, "g", "base", margin=0)
 
 
 def test_run_sweep_runs_the_named_variants_and_keeps_previous_rows():
@@ -145,11 +182,25 @@ def _seeded(ems_by_seed, n=100):
     return {seed: [1] * round(em * n) + [0] * (n - round(em * n)) for seed, em in enumerate(ems_by_seed)}
 
 
-def test_seed_verdict_calls_overlapping_seed_ranges_a_tie():
-    assert seed_verdict(_seeded([0.95, 0.90, 0.97]), _seeded([0.98, 0.93, 0.96]), ("a", "b")) == "tie"
-    assert seed_verdict(_seeded([0.95, 0.96, 0.97]), _seeded([0.60, 0.65, 0.70]), ("a", "b")) == "a higher"
-    # the seed ranges do not overlap, but 100 questions cannot tell 0.95 from 0.94: still a tie
-    assert seed_verdict(_seeded([0.95, 0.95]), _seeded([0.94, 0.94]), ("a", "b")) == "tie"
+def test_seed_comparisons_average_each_question_over_the_seeds():
+    table = {"meta": {"seed": 0}, "runs": {name: {"correct": encode_correct(scores[0])} for name, scores in
+                                           (("a", _seeded([0.95])), ("b", _seeded([0.60])), ("c", _seeded([0.9])),
+                                            ("d", _seeded([0.5])))},
+             "seeds": {"a": {str(s): {"correct": encode_correct(_seeded([em])[0])} for s, em in ((1, 0.96), (2, 0.97))},
+                       "c": {"1": {"correct": encode_correct(_seeded([0.1])[0])}},
+                       "d": {"1": {"correct": encode_correct(_seeded([0.5])[0])}}}}
+    a_vs_b, = seed_comparisons(table, ["a", "b"], "b")
+    assert a_vs_b.names == ("a", "b") and a_vs_b.verdict == "a higher" and a_vs_b.n_seeds == (3, 1)
+    assert a_vs_b.seed_means == ((0.95, 0.96, 0.97), (0.6,)) and a_vs_b.mean_a == pytest.approx(0.96)
+    # c beats d on seed 0 (90% against 50%), but its seed 1 scores 10%: averaged over both seeds, the
+    # two are level, and the seed-0 row alone would have said "c higher"
+    assert compare_runs(table, "c", "d").verdict == "c higher"
+    c_vs_d, = seed_comparisons(table, ["c"], "d")
+    assert c_vs_d.diff.mean == pytest.approx(0.0) and c_vs_d.verdict == "inconclusive"
+    with pytest.raises(TypeError, match="list of run names"):
+        seed_comparisons(table, "a", "b")
+    with pytest.raises(ValueError, match="unknown run"):
+        seed_comparisons(table, ["a"], "nope")
 
 
 def test_seed_summary_lists_every_seed_and_the_spread():
@@ -157,22 +208,9 @@ def test_seed_summary_lists_every_seed_and_the_spread():
             (("a", _seeded([0.9])), ("b", _seeded([0.5])))}
     table = {"meta": {"seed": 0}, "runs": runs,
              "seeds": {"a": {"1": {"correct": encode_correct(_seeded([0.8])[0])}}}}
-    rows = seed_summary(table, ["a", "b"], baseline="a")
-    assert rows[0] == {"run": "a", "exact match per seed": "90.0  80.0", "seeds": 2, "spread (points)": "10.0",
-                       "vs a": "-"}
-    assert rows[1]["seeds"] == 1 and rows[1]["vs a"] == "a higher"
-
-
-def test_summary_counts_a_gap_within_the_seed_noise_as_a_tie():
-    runs = {"a": {"correct": "1" * 90 + "0" * 10, "trainable": 1, "steps": 5, "seconds": 1.0},
-            "b": {"correct": "1" * 80 + "0" * 20, "trainable": 1, "steps": 5, "seconds": 1.0}}
-    table = {"meta": {"seed": 0}, "groups": {"g": ["a", "b"]}, "runs": runs,
-             "seeds": {"a": {"1": {"correct": "1" * 78 + "0" * 22}}}}
-    assert summary(table, "g", baseline="a")[1]["vs a"] == "a higher"   # 10 points, outside the paired interval
-    assert seed_noise(table) == pytest.approx(0.12) and seed_noise({"runs": {}}) == 0.0
-    assert summary(table, "g", baseline="a", seed_noise=seed_noise(table))[1]["vs a"] == "tie"
-    with pytest.raises(ValueError, match="seed_noise"):
-        summary(table, "g", baseline="a", seed_noise=5)
+    rows = seed_summary(table, ["a", "b"])
+    assert rows == [{"run": "a", "exact match per seed": "90.0  80.0", "seeds": 2, "spread (points)": "10.0"},
+                    {"run": "b", "exact match per seed": "50.0", "seeds": 1, "spread (points)": "0.0"}]
 
 
 def test_steps_row_finds_the_default_run_of_that_length():
@@ -180,4 +218,4 @@ def test_steps_row_finds_the_default_run_of_that_length():
     table = {"groups": {"steps": ["50 steps", "t", "r=16"]},
              "runs": {"50 steps": row("50 steps", 50), "t": row("t", 300, 55.0), "r=16": row("r=16", 300)}}
     assert steps_row(table, 50) == "50 steps" and steps_row(table, 300) == "r=16" and steps_row(table, 7) is None
-    assert compare(table, "50 steps", "r=16") == "tie"
+    assert compare_runs(table, "50 steps", "r=16").verdict == "inconclusive"   # 1 question: 3/n is not below 3 points

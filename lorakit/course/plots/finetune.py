@@ -61,8 +61,8 @@ def plot_rank_ablation(ranks: Sequence[int], cis: Sequence[CI], trainable: Seque
 
 
 def plot_scores(scores: Mapping[str, CI], title: str, xlabel: str = "exact match on the test questions (%)"):
-    """Horizontal bars, one per run, with their 95% intervals: runs whose bars overlap may be a tie
-    (the notebook decides with a paired test, :func:`lorakit.stats.verdict`)."""
+    """Horizontal bars, one per run, with their 95% intervals. Overlapping bars do not settle a
+    comparison: the notebook compares runs with the paired rule, :func:`lorakit.stats.compare`."""
     if not scores:
         raise ValueError("plot_scores needs at least one run")
     names = list(scores)
