@@ -193,8 +193,8 @@ def plot_merge_curve(curves: Mapping[str, Mapping], title: str = "Merging into N
     sizes = [x for c in curves.values() for x in c["rel_size"]]
     for ax in (kept_ax, em_ax):
         ax.set_xlim(min(sizes) / 1.3, max(sizes) * 1.3)
-    kept_ax.set_xlabel("|dW| / |W| (all 4-bit layers; star: the adapter as trained)")
-    em_ax.set_xlabel("|dW| / |W| (all 4-bit layers; last point: the adapter as trained)")
+    kept_ax.set_xlabel("|dW| / |W|, all 4-bit layers (star: as trained)")
+    em_ax.set_xlabel("|dW| / |W| (last point: as trained)")
     kept_ax.set_ylabel("dW kept after re-quantizing (%)")
     kept_ax.set_ylim(-5, 105)
     kept_ax.legend(fontsize=8, loc="upper left")
