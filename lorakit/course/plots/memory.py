@@ -21,7 +21,8 @@ def plot_footprint_bars(rows: Sequence[Mapping], gpus_gb: Mapping[str, float] | 
     """Each row of :func:`lorakit.memory.estimate.footprint_table` as a total and as shares of its parts; one column per model.
 
     Args:
-        rows: dicts with ``model``, ``method`` and one GB value per part (``base_weights``, ...).
+        rows: dicts with ``model``, ``method`` and one GB value per part (``base_weights``, ...); a row's
+            ``total GB``, when given and positive, is the total drawn and written (the parts may be rounded).
         gpus_gb: ``{label: GB}`` drawn as horizontal lines in the top row (a T4's 14.7 GiB is 15.8 GB).
 
     Top row: the total of each bar on one logarithmic axis shared by all models (full fine-tuning of
@@ -38,7 +39,9 @@ def plot_footprint_bars(rows: Sequence[Mapping], gpus_gb: Mapping[str, float] | 
     style = {name: styles[i % len(styles)] for i, (name, _) in enumerate(cards)}
     fig, axes = plt.subplots(2, len(models), figsize=(3.2 * len(models) + 1.8, 6.4), squeeze=False,
                              sharey="row", gridspec_kw={"height_ratios": [3, 2]})
-    totals = [sum(float(r.get(p, 0.0)) for p in PART_COLOURS) for r in rows]
+    parts_sum = lambda r: sum(float(r.get(p, 0.0)) for p in PART_COLOURS)
+    row_total = lambda r: float(r["total GB"]) if float(r.get("total GB", 0.0)) > 0 else parts_sum(r)
+    totals = [row_total(r) for r in rows]
     if min(totals) <= 0:
         raise ValueError("every row needs a positive total to be drawn on a logarithmic axis")
     low, high = min(totals + [gb for _, gb in cards]) / 2, max(totals + [gb for _, gb in cards]) * 1.6
@@ -46,7 +49,7 @@ def plot_footprint_bars(rows: Sequence[Mapping], gpus_gb: Mapping[str, float] | 
         top, share = axes[0][col], axes[1][col]
         mine = [r for r in rows if r["model"] == model]
         x = range(len(mine))
-        sums = [sum(float(r.get(p, 0.0)) for p in PART_COLOURS) for r in mine]
+        sums = [row_total(r) for r in mine]
         top.bar(x, sums, color="0.55", width=0.6)
         for i, total in enumerate(sums):
             top.text(i, low * 1.2, f"{total:.1f}", ha="center", va="bottom", fontsize=8, color="white",
@@ -59,7 +62,7 @@ def plot_footprint_bars(rows: Sequence[Mapping], gpus_gb: Mapping[str, float] | 
         top.set_title(model, fontsize=9)
         bottoms = [0.0] * len(mine)
         for part, colour in PART_COLOURS.items():
-            heights = [100 * float(r.get(part, 0.0)) / t for r, t in zip(mine, sums)]
+            heights = [100 * float(r.get(part, 0.0)) / parts_sum(r) for r in mine]
             share.bar(x, heights, bottom=bottoms, color=colour, width=0.6)
             bottoms = [b + h for b, h in zip(bottoms, heights)]
         share.set_ylim(0, 100)
@@ -111,21 +114,27 @@ def plot_estimate_vs_measured(estimated: Mapping[str, float], measured: Mapping[
 
 
 def plot_relative_errors(points: Sequence[Mapping], part: str = "activations", goal: float = 0.10,
-                         title: str = "Estimator against measurement, on shapes it was not fitted to"):
+                         title: str = "Estimator against measurement, on shapes it was not fitted to",
+                         names: Mapping[str, str] | None = None):
     """One dot per point of ``04_estimate_heldout.json``: (estimated - measured) / measured of ``part``, in percent,
-    one column per architecture, dots by gradient checkpointing, with the ``goal`` band shaded."""
+    one column per architecture (labelled ``names[architecture]`` when given), dots by gradient checkpointing,
+    hollow for batch 1 (one sequence: no padding), with the ``goal`` band shaded."""
     if not points:
         raise ValueError("plot_relative_errors needs at least one point")
     archs = list(dict.fromkeys(p["architecture"] for p in points))
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     ax.axhspan(-100 * goal, 100 * goal, color="tab:green", alpha=0.15, label=f"within {goal:.0%}")
     for ckpt, marker, colour in ((False, "o", "tab:purple"), (True, "s", "tab:blue")):
-        mine = [p for p in points if bool(p["checkpointing"]) == ckpt]
-        xs = [archs.index(p["architecture"]) + (0.12 if ckpt else -0.12) for p in mine]
-        ax.scatter(xs, [100 * p["rel_error"][part] for p in mine], marker=marker, color=colour, alpha=0.7,
-                   label=f"checkpointing {'on' if ckpt else 'off'}")
+        for one in (False, True):
+            mine = [p for p in points if bool(p["checkpointing"]) == ckpt and (p.get("batch") == 1) == one]
+            if not mine:
+                continue
+            xs = [archs.index(p["architecture"]) + (0.12 if ckpt else -0.12) for p in mine]
+            ax.scatter(xs, [100 * p["rel_error"][part] for p in mine], marker=marker, alpha=0.8,
+                       facecolors="none" if one else colour, edgecolors=colour, s=60 if one else 36,
+                       label=f"checkpointing {'on' if ckpt else 'off'}, " + ("batch 1 (no padding)" if one else "padded batch"))
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(archs)), [a.replace(", ", "\n") for a in archs], fontsize=8)   # long names: one part a line
+    ax.set_xticks(range(len(archs)), [(names or {}).get(a, a).replace(", ", "\n") for a in archs], fontsize=8)   # long names: one part a line
     ax.set_xlim(-0.5, len(archs) - 0.5)
     ax.set_ylabel(f"{part}: estimated - measured\n(% of measured)")
     ax.set_title(title, fontsize=10)
@@ -180,11 +189,12 @@ def plot_merge_curve(curves: Mapping[str, Mapping], title: str = "Merging into N
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())   # unlabelled minor ticks: no overlapping labels
         ax.set_xticks([0.01, 0.02, 0.05, 0.1, 0.2, 0.5], ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5"])
-        ax.set_xlabel("|dW| / |W| (all 4-bit layers; star: the adapter as trained)")
         ax.grid(True, which="both", alpha=0.3)
     sizes = [x for c in curves.values() for x in c["rel_size"]]
     for ax in (kept_ax, em_ax):
         ax.set_xlim(min(sizes) / 1.3, max(sizes) * 1.3)
+    kept_ax.set_xlabel("|dW| / |W|, all 4-bit layers (star: as trained)")
+    em_ax.set_xlabel("|dW| / |W| (last point: as trained)")
     kept_ax.set_ylabel("dW kept after re-quantizing (%)")
     kept_ax.set_ylim(-5, 105)
     kept_ax.legend(fontsize=8, loc="upper left")

@@ -29,6 +29,15 @@ def test_footprint_bars():
         plot_footprint_bars([])
 
 
+def test_footprint_bars_write_the_rows_total_not_the_sum_of_rounded_parts():
+    row = {"model": "m", "method": "QLoRA", "base_weights": 3.84, "lora_weights": 0.08, "gradients": 0.08,
+           "optimizer_states": 0.16, "activations": 12.14, "total GB": 16.2}           # the parts sum to 16.30
+    fig = plot_footprint_bars([row])
+    assert [t.get_text() for t in fig.axes[0].texts] == ["16.2"]
+    fig = plot_footprint_bars([{k: v for k, v in row.items() if k != "total GB"}])
+    assert [t.get_text() for t in fig.axes[0].texts] == ["16.3"]
+
+
 def test_estimate_vs_measured_and_timeline():
     fig = plot_estimate_vs_measured({"a": 1e6, "b": 2e6}, {"a": 1.25e6, "b": 2e6})
     bars, diff = fig.axes
@@ -52,6 +61,13 @@ def test_relative_errors_one_column_per_architecture():
     assert plot_relative_errors([dict(points[0], architecture="a, b")]).axes[0].get_xticklabels()[0].get_text() == "a\nb"
     dots = sorted(float(y) for coll in ax.collections for _, y in coll.get_offsets())
     assert dots == [0.0, 5.0, 12.0]
+    named = plot_relative_errors(points, names={"x": "x (fitted architecture, other shapes)"}).axes[0]
+    assert named.get_xticklabels()[0].get_text() == "x (fitted architecture\nother shapes)"
+    one = plot_relative_errors(points + [dict(points[0], batch=1)]).axes[0]   # batch 1: hollow, its own legend entry
+    labels = [t.get_text() for t in one.get_legend().get_texts()]
+    assert "checkpointing off, batch 1 (no padding)" in labels and "checkpointing off, padded batch" in labels
+    hollow = [c for c in one.collections if len(c.get_facecolor()) == 0 or c.get_facecolor()[0][3] == 0]
+    assert len(hollow) == 1 and len(hollow[0].get_offsets()) == 1
     with pytest.raises(ValueError):
         plot_relative_errors([])
 
