@@ -81,6 +81,20 @@ def chosen_lr(table: dict, scaling: str) -> float:
     return best[0]
 
 
+def rate_choice(table: dict) -> list[dict]:
+    """Display rows of step 1: per scaling, its multiplier at the reference rank, the validation exact
+    match at each rate of the grid, and the rate chosen."""
+    meta, rows = table["meta"], []
+    for scaling, rs in SCALINGS.items():
+        r = meta["ref_rank"]
+        row = {"scaling": scaling, f"multiplier at r={r}": round(meta["alpha"] / (r ** 0.5 if rs else r), 4)}
+        for lr in meta["lrs"]:
+            row[f"val EM at lr {lr:g}"] = table["runs"][run_name(scaling, r, lr, meta["seeds"][0])]["validation"]["em"]
+        row["chosen lr"] = chosen_lr(table, scaling)
+        rows.append(row)
+    return rows
+
+
 def run_sweep(tokenizer, train, validation, test, model_id=None, steps: int = 100, ranks=RANKS, lrs=LRS,
               seeds=SEEDS, alpha: float = ALPHA, ref_rank: int = REF_RANK, previous: dict | None = None,
               on_row: Callable[[str, dict], None] | None = None) -> dict:

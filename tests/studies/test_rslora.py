@@ -42,6 +42,10 @@ def test_chosen_lr_is_the_best_on_validation_and_the_smaller_on_a_tie():
                     ("alpha/sqrt(r)", 1e-3): "1100", ("alpha/sqrt(r)", 1e-2): "1100"}, {})
     assert rslora.chosen_lr(table, "alpha/r") == 1e-2
     assert rslora.chosen_lr(table, "alpha/sqrt(r)") == 1e-3
+    rows = rslora.rate_choice(table)
+    assert rows[0] == {"scaling": "alpha/r", "multiplier at r=16": 1.0, "val EM at lr 0.001": 0.25,
+                       "val EM at lr 0.01": 0.5, "chosen lr": 1e-2}
+    assert rows[1]["multiplier at r=16"] == 4.0 and rows[1]["chosen lr"] == 1e-3
     del table["runs"][rslora.run_name("alpha/r", 16, 1e-2, 0)]
     with pytest.raises(ValueError, match="incomplete"):
         rslora.chosen_lr(table, "alpha/r")
