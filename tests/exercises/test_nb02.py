@@ -31,7 +31,8 @@ def right_rank(config, target_modules, budget):
     d, ff, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
     head_dim = config.get("head_dim") or d // config["num_attention_heads"]
     kv = config.get("num_key_value_heads", config["num_attention_heads"]) * head_dim
-    shapes = {"q_proj": (d, d), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (d, d),
+    q = config["num_attention_heads"] * head_dim          # not d for Qwen3 (16 heads x 128 against 1024)
+    shapes = {"q_proj": (d, q), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (q, d),
               "gate_proj": (d, ff), "up_proj": (d, ff), "down_proj": (ff, d)}
     names = list(shapes) if target_modules == "all-linear" else target_modules
     return budget // (layers * sum(sum(shapes[n]) for n in names))
@@ -85,8 +86,27 @@ def one_layer_rank(config, targets, budget):
     return right_rank({**config, "num_hidden_layers": 1}, targets, budget)
 
 
+def square_attention_rank(config, targets, budget):
+    """The slip issue 23 found in the old solution: q_proj and o_proj taken as hidden_size x hidden_size."""
+    d, ff, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    head_dim = config.get("head_dim") or d // config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", config["num_attention_heads"]) * head_dim
+    shapes = {"q_proj": (d, d), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (d, d),
+              "gate_proj": (d, ff), "up_proj": (d, ff), "down_proj": (ff, d)}
+    names = list(shapes) if targets == "all-linear" else targets
+    return budget // (layers * sum(sum(shapes[n]) for n in names))
+
+
+def test_the_checker_has_a_config_whose_attention_is_wider_than_hidden_size():
+    from lorakit.exercises.nb02 import BUDGET_CASES, _config
+    wide = [c for c in (_config(name) for name, _, _ in BUDGET_CASES)
+            if c["num_attention_heads"] * (c.get("head_dim") or 0) not in (0, c["hidden_size"])]
+    assert wide, "no config where num_attention_heads * head_dim != hidden_size"
+
+
 @pytest.mark.parametrize("rank, slip", [
     (no_gqa_rank, "grouped-query attention"),
+    (square_attention_rank, "head_dim (Qwen3)"),
     (lambda c, t, b: right_rank(c, t, b) + 1, "round down"),
     (one_layer_rank, "num_hidden_layers"),
     (lambda c, t, b: 2 * right_rank(c, t, b) + 3, "over the budget"),
@@ -101,14 +121,15 @@ def test_budget_slips_are_named(rank, slip, capsys):
 
 def test_budget_cases_are_all_reachable():
     """Every case allows r >= 1, and the slips differ from the answer (else a slip would pass)."""
-    from lorakit.exercises.nb02 import BUDGET_CASES
-    from lorakit.count import load_config_dict
+    from lorakit.exercises.nb02 import BUDGET_CASES, _config, _per_rank
     for name, targets, budget in BUDGET_CASES:
-        config = load_config_dict(name)
+        config = _config(name)
         right = right_rank(config, targets, budget)
-        assert right >= 1 and right == budget // count_lora(name, targets, 1).trainable
-    assert any(no_gqa_rank(load_config_dict(n), t, b) != right_rank(load_config_dict(n), t, b)
-               for n, t, b in BUDGET_CASES)
+        assert right >= 1 and right == budget // _per_rank(name, targets)
+        if name != "Qwen/Qwen3-0.6B":
+            assert right == budget // count_lora(name, targets, 1).trainable
+    for slip in (no_gqa_rank, square_attention_rank):
+        assert any(slip(_config(n), t, b) != right_rank(_config(n), t, b) for n, t, b in BUDGET_CASES)
 
 
 @pytest.mark.parametrize("state, slip", [

@@ -54,28 +54,68 @@ def plot_rank_ablation(ranks: Sequence[int], cis: Sequence[CI], trainable: Seque
     right.set_ylabel("trainable parameters")
     lines = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right")
+    # below the axes, where it cannot cover a point or a whisker
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              fontsize=8, frameon=False)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
 
 
 def plot_scores(scores: Mapping[str, CI], title: str, xlabel: str = "exact match on the test questions (%)"):
-    """Horizontal bars, one per run, with their 95% intervals. Overlapping bars do not settle a
-    comparison: the notebook compares runs with the paired rule, :func:`lorakit.stats.compare`."""
+    """Horizontal bars, one per run: the bar is the exact match, the whisker its 95% interval (the
+    legend says which is which and sits below the axes, clear of the whiskers). Overlapping whiskers
+    do not settle a comparison: the notebook compares runs with the paired rule,
+    :func:`lorakit.stats.compare`."""
     if not scores:
         raise ValueError("plot_scores needs at least one run")
     names = list(scores)
     means, err = _errorbars(list(scores.values()))
-    fig, ax = plt.subplots(figsize=(6, 0.5 * len(names) + 1.5))
-    ax.barh(range(len(names)), means, xerr=err, capsize=3, color="tab:blue", alpha=0.8, label="95% CI")
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(names) + 2.0))
+    ax.barh(range(len(names)), means, color="tab:blue", alpha=0.8, label="exact match")
+    ax.errorbar(means, range(len(names)), xerr=err, fmt="none", ecolor="black", capsize=3,
+                label="95% bootstrap interval")
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlim(0, 102)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 - 0.3 / len(names)), ncol=2, fontsize=8, frameon=False)
     ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rank_sweep(ranks: Sequence[int], seed_ems: Mapping[str, Sequence[Sequence[float]]],
+                    title: str = "Exact match against the rank at a fixed lora_alpha"):
+    """Exact match (%) against r (log2 axis), one line per scaling (e.g. ``"alpha/r"``,
+    ``"alpha/sqrt(r)"``): the mean over seeds, and each seed's run as a small dot.
+
+    Args:
+        ranks: the ranks, e.g. ``[4, 16, 64, 256]``.
+        seed_ems: scaling -> one list per rank of the exact match (fractions) of each seed.
+    """
+    if not seed_ems:
+        raise ValueError("plot_rank_sweep needs at least one scaling")
+    for name, per_rank in seed_ems.items():
+        if len(per_rank) != len(ranks):
+            raise ValueError(f"{name!r} has {len(per_rank)} entries for {len(ranks)} ranks: one per rank expected")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (name, per_rank) in enumerate(seed_ems.items()):
+        color = f"C{i}"
+        means = [100 * sum(ems) / len(ems) for ems in per_rank]
+        ax.plot(ranks, means, marker="o", color=color, label=f"{name} (mean of seeds)")
+        for r, ems in zip(ranks, per_rank):
+            ax.scatter([r * (1.06 if i else 0.94)] * len(ems), [100 * e for e in ems], s=12, color=color, alpha=0.5)
+    ax.scatter([], [], s=12, color="0.4", alpha=0.5, label="one seed")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(ranks), [str(r) for r in ranks])
+    ax.set_ylim(0, 102)
+    ax.set_xlabel("rank r")
+    ax.set_ylabel("exact match on the test questions (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
+    ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -122,4 +162,4 @@ def plot_scores_by_step(steps: Sequence[int], scores: Mapping[str, Sequence[CI]]
     return fig
 
 
-__all__ = ["plot_loss_curves", "plot_rank_ablation", "plot_scores", "plot_scores_by_step"]
+__all__ = ["plot_loss_curves", "plot_rank_ablation", "plot_rank_sweep", "plot_scores", "plot_scores_by_step"]

@@ -21,6 +21,8 @@ CIS = [CI(0.5, 0.4, 0.6), CI(0.9, 0.85, 0.95)]
     (lambda: plots.plot_scores_by_step([100, 300], {"QLoRA": CIS, "LoRA": CIS[::-1]},
                                        [CI(-0.4, -0.5, -0.3), CI(0.4, 0.3, 0.5)], "QLoRA - LoRA", band=0.03), 2,
      "optimizer step", "exact match on the test questions (%)"),
+    (lambda: plots.plot_rank_sweep([4, 16], {"alpha/r": [[0.5, 0.6], [0.7, 0.8]], "alpha/sqrt(r)": [[0.5], [0.9]]}), 1,
+     "rank r", "exact match on the test questions (%)"),
 ])
 def test_one_labelled_figure(draw, n_axes, xlabel, ylabel):
     before = len(plt.get_fignums())
@@ -45,3 +47,35 @@ def test_scores_by_step_needs_one_interval_per_step():
         plots.plot_scores_by_step([100, 300, 600], {"QLoRA": CIS}, CIS, "QLoRA - LoRA")
     with pytest.raises(ValueError, match="'QLoRA - LoRA' has 1 intervals"):
         plots.plot_scores_by_step([100, 300], {"QLoRA": CIS}, CIS[:1], "QLoRA - LoRA")
+
+
+@pytest.mark.parametrize("draw", [
+    lambda: plots.plot_rank_ablation([1, 2], CIS, [100, 200]),
+    lambda: plots.plot_scores({"q,v": CIS[0], "all-linear": CIS[1]}, title="targets"),
+    lambda: plots.plot_rank_sweep([4, 16], {"alpha/r": [[0.5], [0.7]]}),
+])
+def test_legend_sits_below_the_axes(draw):
+    """A legend inside the axes covered a whisker (issue 23): it goes under the plot, clear of the data."""
+    fig = draw()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).y1 <= ax.get_window_extent(renderer).y0
+    plt.close(fig)
+
+
+def test_bars_are_the_score_and_whiskers_the_interval():
+    """The bar is the exact match, not its interval: only the whisker is labelled as an interval."""
+    fig = plots.plot_scores({"q,v": CIS[0], "all-linear": CIS[1]}, title="targets")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["exact match", "95% bootstrap interval"]
+    bars = [p.get_width() for p in fig.axes[0].patches]
+    assert bars == pytest.approx([50.0, 90.0])
+    plt.close(fig)
+
+
+def test_rank_sweep_needs_one_entry_per_rank():
+    with pytest.raises(ValueError, match="one per rank"):
+        plots.plot_rank_sweep([4, 16, 64], {"alpha/r": [[0.5], [0.7]]})
+    with pytest.raises(ValueError, match="at least one scaling"):
+        plots.plot_rank_sweep([4], {})
