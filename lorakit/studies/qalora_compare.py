@@ -6,7 +6,8 @@ optimizer settings, and end in a deployable form:
 * **QLoRA**: the frozen base is NF4 (blocks of 64, stored as its exact 4-bit round trip through
   :mod:`lorakit.quant`, bit-exact with bitsandbytes), LoRA on every linear layer but the head.
   Deployed by merging into a float16 model (:func:`merged_16bit`); to serve it in INT-b it must be
-  quantized again (:func:`requantized`, round to nearest, groups as QA-LoRA's).
+  quantized again (:func:`requantized`, round to nearest, groups as QA-LoRA's). A user who kept
+  the float base can instead merge into W itself (:func:`merged_into_float`), then quantize once.
 * **QA-LoRA**: the frozen base is INT-b with one scale and zero per group, QA-LoRA on the same
   layers (:func:`lorakit.qalora.to_qalora`); deployed by its exact merge, still INT-b.
 
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from lorakit.evaluate import evaluate_qa
-from lorakit.lora import inject_lora
+from lorakit.lora import inject_lora, lora_layers
 from lorakit.quant import fake_quantize_model_
 from lorakit.training.loop import TrainConfig, TrainResult, finetune
 from lorakit.qalora.convert import group_quant_layers, quantize_model_groupwise, to_qalora
@@ -81,6 +82,33 @@ def merged_16bit(qlora: nn.Module, dtype: torch.dtype = torch.float16) -> nn.Mod
     return model
 
 
+@torch.no_grad()
+def merged_into_float(base: nn.Module, qlora: nn.Module, dtype: torch.dtype = torch.float16) -> nn.Module:
+    """QLoRA's update merged into the *original* float weights: a copy of ``base`` with ``W + s·B·A``.
+
+    What a user who kept the unquantized base would deploy: the adapter trained over NF4 weights is
+    added to W itself, not to NF4's round trip of W, so :func:`requantized` then rounds only once.
+    ``qlora`` is a :func:`qlora_model` of ``base`` (its LoRA layers must name layers of ``base``);
+    weights are rounded to ``dtype`` as in :func:`merged_16bit`. Neither input is changed.
+    """
+    if not isinstance(base, nn.Module) or not isinstance(qlora, nn.Module):
+        raise TypeError("merged_into_float takes two nn.Modules: the float base and its QLoRA model")
+    adapters = dict(lora_layers(qlora))
+    if not adapters:
+        raise ValueError("qlora has no LoRA layers: pass a qlora_model(base, ...) after training")
+    model = copy.deepcopy(base)
+    for name, layer in adapters.items():
+        try:
+            target = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(f"base has no layer {name!r}: qlora must be a qlora_model of this base") from None
+        if not isinstance(target, nn.Linear) or target.weight.shape != layer.delta_weight().shape:
+            raise ValueError(f"base's {name!r} is not an nn.Linear of the adapter's shape")
+        merged = target.weight.float() + layer.delta_weight().to(target.weight.device)
+        target.weight.copy_(merged.to(dtype).to(target.weight.dtype))
+    return model
+
+
 def requantized(model: nn.Module, bits: int, group_size: int) -> nn.Module:
     """A copy of a merged model with every linear layer but the head quantized to INT-b, round to nearest."""
     return quantize_model_groupwise(copy.deepcopy(model), bits, group_size)
@@ -120,4 +148,4 @@ def exact_match(model: nn.Module, tokenizer, examples: Sequence[dict], batch_siz
 
 
 __all__ = ["CompareConfig", "exact_match", "linear_storage_bits", "logits_rel_error",
-           "merged_16bit", "qalora_merged", "qalora_model", "qlora_model", "requantized", "train"]
+           "merged_16bit", "merged_into_float", "qalora_merged", "qalora_model", "qlora_model", "requantized", "train"]

@@ -66,6 +66,39 @@ def test_merged_16bit_stores_float16_values_and_keeps_the_function(base):
     assert 0 < rel < 1e-2, "float16 storage changes the logits a little, not much"
 
 
+def test_merged_into_float_adds_the_update_to_the_float_weights(base):
+    model = compare.qlora_model(base, CONFIG)
+    randomize_adapters(model)
+    before = {n: p.clone() for n, p in base.state_dict().items()}
+    merged = compare.merged_into_float(base, model)
+    assert all(torch.equal(before[n], p) for n, p in base.state_dict().items()), "the base is left alone"
+    assert not any(isinstance(m, LoRALinear) for m in merged.modules())
+    layer = model.model.layers[0].mlp.down_proj
+    w_float = base.model.layers[0].mlp.down_proj.weight
+    got = merged.model.layers[0].mlp.down_proj.weight
+    torch.testing.assert_close(got, (w_float + layer.delta_weight()).half().float())
+    # not the NF4 merge: W + sBA differs from W_nf4 + sBA by NF4's rounding error
+    nf4_merged = compare.merged_16bit(model).model.layers[0].mlp.down_proj.weight
+    assert (got - nf4_merged).abs().max() > 1e-3
+    # re-quantized once from W + sBA: closer to the float merge than the twice-rounded one
+    once = compare.requantized(merged, bits=4, group_size=32)
+    twice = compare.requantized(compare.merged_16bit(model), bits=4, group_size=32)
+    assert compare.logits_rel_error(once, merged, IDS) < compare.logits_rel_error(twice, merged, IDS)
+
+
+def test_merged_into_float_refuses_bad_input(base):
+    with pytest.raises(ValueError, match="no LoRA layers"):
+        compare.merged_into_float(base, base)
+    with pytest.raises(TypeError):
+        compare.merged_into_float(base, "model")
+    small = nn.Module()
+    small.q = nn.Linear(8, 8)
+    from lorakit.lora import inject_lora
+    wrapped = inject_lora(small, ["q"], 2, 4)
+    with pytest.raises(ValueError, match="no layer"):
+        compare.merged_into_float(base, wrapped)
+
+
 def test_requantized_and_qalora_merged_are_int_b(base):
     model = compare.qlora_model(base, CONFIG)
     requant = compare.requantized(compare.merged_16bit(model), bits=3, group_size=32)
