@@ -8,8 +8,10 @@ One seed (0), INT4, groups of 32, 64 and 128, each with both bounds for A's unif
 (the bound for A's own fan_in, L = in_features / group_size; what PEFT's QA-LoRA variant leaves,
 a fresh ``nn.Linear(L, r)``). Notebook 06's recipe and steps (``CompareConfig``); every run is
 scored on the 200 validation questions (exact match per question, after QA-LoRA's exact merge).
-The notebook reads which bound validation picks per group size; the 3-seed test sweeps
-(``06_qa_lora_sweep.json`` and ``06_qa_lora_sweep_fanin_groups.json``) then score it once.
+The notebook reads which bound validation picks per group size. The bound was first chosen after
+looking at the 3-seed test sweeps (``06_qa_lora_sweep.json`` and ``06_qa_lora_sweep_fanin_groups.json``),
+which scored both bounds: validation agrees with that choice, but those test tables are not an untouched
+estimate of the pick.
 """
 from __future__ import annotations
 
