@@ -87,34 +87,48 @@ def plot_scores(scores: Mapping[str, CI], title: str, xlabel: str = "exact match
 
 
 def plot_rank_sweep(ranks: Sequence[int], seed_ems: Mapping[str, Sequence[Sequence[float]]],
-                    title: str = "Exact match against the rank at a fixed lora_alpha"):
+                    title: str = "Exact match against the rank at a fixed lora_alpha",
+                    lrs: Mapping[str, float] | None = None, tuned_at: int | None = None,
+                    max_rank: int | None = None):
     """Exact match (%) against r (log2 axis), one line per scaling (e.g. ``"alpha/r"``,
     ``"alpha/sqrt(r)"``): the mean over seeds, and each seed's run as a small dot.
 
     Args:
         ranks: the ranks, e.g. ``[4, 16, 64, 256]``.
         seed_ems: scaling -> one list per rank of the exact match (fractions) of each seed.
+        lrs: scaling -> the learning rate its line ran at, named in the legend.
+        tuned_at: the rank at which the rates were chosen, marked by a dotted vertical line.
+        max_rank: the layers' width: ranks above it are shaded (the update's rank cannot exceed it).
     """
     if not seed_ems:
         raise ValueError("plot_rank_sweep needs at least one scaling")
     for name, per_rank in seed_ems.items():
         if len(per_rank) != len(ranks):
             raise ValueError(f"{name!r} has {len(per_rank)} entries for {len(ranks)} ranks: one per rank expected")
+    if lrs is not None and set(lrs) != set(seed_ems):
+        raise ValueError(f"lrs names {sorted(lrs)}, the lines are {sorted(seed_ems)}: one rate per line expected")
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (name, per_rank) in enumerate(seed_ems.items()):
         color = f"C{i}"
         means = [100 * sum(ems) / len(ems) for ems in per_rank]
-        ax.plot(ranks, means, marker="o", color=color, label=f"{name} (mean of seeds)")
+        label = f"{name}, lr {lrs[name]:g} (mean of seeds)" if lrs is not None else f"{name} (mean of seeds)"
+        ax.plot(ranks, means, marker="o", color=color, label=label)
         for r, ems in zip(ranks, per_rank):
             ax.scatter([r * (1.06 if i else 0.94)] * len(ems), [100 * e for e in ems], s=12, color=color, alpha=0.5)
     ax.scatter([], [], s=12, color="0.4", alpha=0.5, label="one seed")
     ax.set_xscale("log", base=2)
+    lo, hi = min(ranks) / 1.5, max(ranks) * 1.5
+    if tuned_at is not None:
+        ax.axvline(tuned_at, color="0.3", linestyle=":", linewidth=1.2, label=f"r={tuned_at}: rates chosen here")
+    if max_rank is not None and max_rank < hi:
+        ax.axvspan(max_rank, hi, color="0.5", alpha=0.15, label=f"r > {max_rank}: update rank capped at {max_rank}")
+    ax.set_xlim(lo, hi)
     ax.set_xticks(list(ranks), [str(r) for r in ranks])
     ax.set_ylim(0, 102)
     ax.set_xlabel("rank r")
     ax.set_ylabel("exact match on the test questions (%)")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig

@@ -79,3 +79,25 @@ def test_rank_sweep_needs_one_entry_per_rank():
         plots.plot_rank_sweep([4, 16, 64], {"alpha/r": [[0.5], [0.7]]})
     with pytest.raises(ValueError, match="at least one scaling"):
         plots.plot_rank_sweep([4], {})
+    with pytest.raises(ValueError, match="one rate per line"):
+        plots.plot_rank_sweep([4, 16], {"alpha/r": [[0.5], [0.7]]}, lrs={"alpha/sqrt(r)": 5e-4})
+
+
+def test_rank_sweep_names_each_rate_and_marks_the_tuned_rank_and_the_cap():
+    """Each line runs at its own rate (the sweep's main confound): the legend says which; a dotted line marks
+    the rank the rates were chosen at, and ranks above the layer width are shaded."""
+    fig = plots.plot_rank_sweep([4, 16, 64, 256], {"alpha/r": [[0.5]] * 4, "alpha/sqrt(r)": [[0.6]] * 4},
+                                lrs={"alpha/r": 2e-3, "alpha/sqrt(r)": 5e-4}, tuned_at=16, max_rank=128)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "alpha/r, lr 0.002 (mean of seeds)" in labels and "alpha/sqrt(r), lr 0.0005 (mean of seeds)" in labels
+    assert any("r=16" in t for t in labels) and any("r > 128" in t for t in labels)
+    dotted = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert len(dotted) == 1 and list(dotted[0].get_xdata()) == [16, 16]
+    spans = [p for p in ax.patches if p.get_alpha() == 0.15]
+    assert len(spans) == 1 and spans[0].get_x() == pytest.approx(128)
+    plt.close(fig)
+    plain = plots.plot_rank_sweep([4, 16], {"alpha/r": [[0.5], [0.7]]})
+    assert [t.get_text() for t in plain.axes[0].get_legend().get_texts()] == ["alpha/r (mean of seeds)", "one seed"]
+    assert not plain.axes[0].patches
+    plt.close(plain)
