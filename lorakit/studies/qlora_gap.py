@@ -162,9 +162,9 @@ def choose_lr(validation: Mapping[float, Sequence[Sequence[int]]]) -> float:
     return min(lr for lr, m in means.items() if m == best)
 
 
-def score_snapshot(method: str, seed: int, snapshot: Mapping[str, torch.Tensor], tokenizer, examples: Sequence[dict],
-                   batch_size: int = 32, r: int = 16) -> list[int]:
-    """Exact match (0/1 per example) of a fresh ``method`` model carrying the trainable weights in ``snapshot``."""
+def load_snapshot(method: str, seed: int, snapshot: Mapping[str, torch.Tensor], r: int = 16) -> nn.Module:
+    """A fresh ``method`` model (:func:`lorakit.studies.qlora_vs_lora.lora_model`) carrying the trainable weights
+    in ``snapshot`` (:class:`ValidateAt`'s copies), in eval mode."""
     from lorakit.studies.qlora_vs_lora import lora_model
 
     model = lora_model(None, method, r=r, seed=seed, checkpointing=False)
@@ -175,9 +175,15 @@ def score_snapshot(method: str, seed: int, snapshot: Mapping[str, torch.Tensor],
     with torch.no_grad():
         for name, value in snapshot.items():
             params[name].copy_(value.to(params[name].dtype))
-    model.eval()
+    return model.eval()
+
+
+def score_snapshot(method: str, seed: int, snapshot: Mapping[str, torch.Tensor], tokenizer, examples: Sequence[dict],
+                   batch_size: int = 32, r: int = 16) -> list[int]:
+    """Exact match (0/1 per example) of :func:`load_snapshot`'s model on ``examples``."""
+    model = load_snapshot(method, seed, snapshot, r)
     return [int(c) for c in evaluate_qa(model, tokenizer, examples, batch_size=batch_size)["correct"]]
 
 
-__all__ = ["BASES", "ValidateAt", "base_losses", "choose_lr", "completion_losses", "heldout_losses", "load_base", "lr_run",
+__all__ = ["BASES", "ValidateAt", "base_losses", "choose_lr", "completion_losses", "heldout_losses", "load_base", "load_snapshot", "lr_run",
            "score_snapshot"]
