@@ -78,6 +78,9 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=500)
     ap.add_argument("--n-prompts", type=int, default=32)
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--resume", action="store_true",
+                    help="extend the table at --out: train only the (method, rate) runs it lacks, then redo the choices; "
+                         "control and test runs already there at the chosen rate are kept")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
@@ -97,9 +100,16 @@ def main() -> None:
         with open(args.out, "w") as f:
             f.write(json.dumps(table, indent=1) + "\n")
 
+    old = json.loads(open(args.out).read()) if args.resume else None
+    if old:
+        for k in ("groups_per_row", "pooled_energy", "runs", "chosen", "control", "test"):
+            table[k] = old[k]
+        table["config"]["lrs"] = sorted(set(old["config"]["lrs"]) | set(args.lrs))
+        table["config"]["methods"] = [m for m in METHODS if m in set(old["config"]["methods"]) | set(args.methods)]
+        table["config"]["seconds_before_resume"] = old["config"]["seconds"] + old["config"].get("seconds_before_resume", 0)
     names = find_targets(base, "all-linear")
-    inputs = groups.capture_inputs(base, tokenizer, [format_prompt(e) for e in validation[:args.n_prompts]], names)
-    for g in (32, 64, 128):
+    inputs = {} if old else groups.capture_inputs(base, tokenizer, [format_prompt(e) for e in validation[:args.n_prompts]], names)
+    for g in () if old else (32, 64, 128):
         table["groups_per_row"][str(g)] = {str(w): n for w, n in groups.groups_per_row(base, g).items()}
         by_width: dict[int, list[float]] = {}
         for name, x in inputs.items():
@@ -132,6 +142,8 @@ def main() -> None:
 
     for method in args.methods:
         for lr in args.lrs:
+            if any(r["method"] == method and r["lr"] == lr for r in table["runs"]):
+                continue   # --resume: already in the table
             table["runs"].append(run(method, lr, 0, validation, "validation"))
             write()
         form = "before_merge" if method == "qlora" else "after_merge"
@@ -143,12 +155,15 @@ def main() -> None:
             del trained[key]   # only the chosen rate's seed-0 model is scored on test
 
     if "qalora_g128" in table["chosen"]:
-        for lr in sorted({table["chosen"]["qalora_g128"], compare.CompareConfig.lr}):
+        for lr in sorted({table["chosen"]["qalora_g128"], compare.CompareConfig.lr} - {r["lr"] for r in table["control"]}):
             table["control"].append(run("control", lr, 0, validation, "validation"))
             write()
 
     test = make_split("test", args.n_test)
     for method, lr in table["chosen"].items():
+        done = table["test"].get(method, [])
+        if [r["seed"] for r in done] == args.test_seeds and all(r["lr"] == lr for r in done):
+            continue   # --resume: the chosen rate's test runs are there already
         table["test"][method] = [run(method, lr, seed, test, "test") for seed in args.test_seeds]
         write()
     print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
