@@ -3,7 +3,8 @@
 LoRA scales its update by ``alpha / r``; rsLoRA (Kalajdzievski 2023, arXiv 2312.03732) by
 ``alpha / sqrt(r)``. The paper's claim is about ranks: at a fixed alpha and learning rate, under
 ``alpha / r`` larger ranks stop helping (the update shrinks as r grows, so they learn more slowly),
-while under ``alpha / sqrt(r)`` larger ranks keep improving. :func:`run_sweep` tests that claim here:
+while under ``alpha / sqrt(r)`` larger ranks keep improving. :func:`run_sweep` tests a narrower question
+here, whether a learning rate tuned at one rank carries over to the others:
 
 1. for each scaling, the learning rate is chosen on the *validation* split from a small grid, at the
    reference rank (one seed per rate);
