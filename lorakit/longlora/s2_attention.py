@@ -17,8 +17,9 @@ Two ways to cut the shifted groups
 The official ``forward_noflashattn`` *rolls* the shifted heads by ``-G // 2`` and reshapes: the first
 G / 2 tokens wrap around to the end, into the last group, *after* the last G / 2 tokens. Under
 causal attention inside that group, tokens 0 .. G/2-1 then attend to tokens N-G/2 .. N-1: early
-positions see the end of the sequence, a leak from the future that the maintainers acknowledged
-(dvlab-research/LongLoRA issues #15 and #90). Their flash-attention path cuts the groups with
+positions see the end of the sequence, a leak from the future. In dvlab-research/LongLoRA issue
+#15 the maintainers confirm the wrap-around and call it deliberate; only in issue #90 do they concede
+that it "potentially introduce[s] leakage". Their flash-attention path cuts the groups with
 ``cu_seqlens`` offset by G / 2 instead, so the first G / 2 tokens form a group of their own and
 nothing wraps. :func:`s2_attention` computes the leak-free form by default (``wrap=False``): it
 rolls too (so every group keeps G tokens and one batched call does the work) but masks the

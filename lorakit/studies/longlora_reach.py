@@ -131,22 +131,25 @@ def validation_examples(tokenizer, config: ExperimentConfig, n: int | None = Non
     return passkey_split(tokenizer, n or config.n_passkey, config.long_len, seed=VALIDATION_SEED)
 
 
-def evaluate_setting(model, tokenizer, data: Data, validation: list[dict], config: ExperimentConfig,
+def evaluate_setting(model, tokenizer, data: Data, validation: list[dict] | None, config: ExperimentConfig,
                      setting: S2Setting, ppl: bool = True) -> dict:
     """Passkey (validation and test, full attention; test under the training pattern too) and held-out loss.
 
     Returns per-example lists (``val_correct``, ``test_correct``, ``own_correct``, ``doc_nll``) and
-    their means, plus ``within_reach`` for the test examples.
+    their means, plus ``within_reach`` for the test examples. ``validation=None`` skips the
+    validation examples, ``ppl=False`` the held-out documents.
     """
     n_layers = model.config.num_hidden_layers
+    record = {}
     with torch.no_grad():
-        val = passkey_accuracy(model, tokenizer, validation, batch_size=config.eval_batch)
+        if validation is not None:
+            val = passkey_accuracy(model, tokenizer, validation, batch_size=config.eval_batch)
+            record.update(val_correct=[int(c) for c in val["correct"]], val_accuracy=val["accuracy"])
         test = passkey_accuracy(model, tokenizer, data.passkey_eval, batch_size=config.eval_batch)
-        record = {"val_correct": [int(c) for c in val["correct"]], "val_accuracy": val["accuracy"],
-                  "test_correct": [int(c) for c in test["correct"]], "test_accuracy": test["accuracy"],
-                  "test_by_depth": test["by_depth"],
-                  "within_reach": [int(w) for w in within_reach(tokenizer, data.passkey_eval, setting, n_layers,
-                                                                config.long_len)]}
+        record.update({"test_correct": [int(c) for c in test["correct"]], "test_accuracy": test["accuracy"],
+                       "test_by_depth": test["by_depth"],
+                       "within_reach": [int(w) for w in within_reach(tokenizer, data.passkey_eval, setting, n_layers,
+                                                                     config.long_len)]})
         if setting.s2:
             enable(model, setting)
             try:

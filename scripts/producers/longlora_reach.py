@@ -55,6 +55,7 @@ def main() -> None:
             continue
         config = ExperimentConfig(seed=seed)
         model, tokenizer, _ = load(None, quiet=True)
+        result["n_layers"] = model.config.num_hidden_layers
         data = make_data(tokenizer, config)
         if seed == 0 and FORMAT_ADAPTER.is_dir():
             base = load_format(model, FORMAT_ADAPTER)
