@@ -25,7 +25,8 @@ from lorakit.course.env import versions
 from lorakit.course.paths import REPO_ROOT
 from lorakit.models.loading import load
 from lorakit.studies.longlora import ExperimentConfig, config_dict, load_format, make_data, teach_format
-from lorakit.studies.longlora_reach import SETTINGS, VALIDATION_SEED, evaluate_setting, train_setting, validation_examples
+from lorakit.studies.longlora_reach import (SETTINGS, VALIDATION_SEED, evaluate_setting, question_position, train_setting,
+                                            validation_examples)
 
 DEFAULT_OUT = REPO_ROOT / "data" / "results" / "07_longlora_reach.json"
 FORMAT_ADAPTER = REPO_ROOT / "data" / "results" / "longlora_format_seed0"
@@ -62,6 +63,9 @@ def main() -> None:
         else:
             base, _ = teach_format(model, tokenizer, data, config)
         validation = validation_examples(tokenizer, config)
+        result["test_examples"] = {"depth": [e["depth"] for e in data.passkey_eval],       # the same for every seed
+                                   "key_position": [e["key_position"] for e in data.passkey_eval],
+                                   "question_position": [question_position(tokenizer, e) for e in data.passkey_eval]}
         for name in todo:
             t0 = time.perf_counter()
             model, run = train_setting(base, tokenizer, data, config, SETTINGS[name])
