@@ -57,8 +57,8 @@ class S2Setting:
     def label(self) -> str:
         if not self.s2:
             return "LoRA, full attention"
-        where = "" if self.layers is None else f", S2 in layers {','.join(map(str, self.layers))} only"
-        return f"S2-Attn, G = N*{self.group_size_ratio:g}, {'shift' if self.shift else 'no shift'}{where}"
+        where = "" if self.layers is None else f", only layers {','.join(map(str, self.layers))}"
+        return f"S2-Attn, G = N/{1 / self.group_size_ratio:g}, {'shift' if self.shift else 'no shift'}{where}"
 
 
 SETTINGS = {
@@ -188,6 +188,48 @@ def choose_on_validation(records: dict, candidates=None) -> str:
     return max(candidates, key=lambda n: (score[n], -candidates.index(n)))
 
 
+def _mean(xs):
+    return sum(xs) / len(xs) if xs else None
+
+
+def reach_rows(reach_file: dict, reference_runs: list[dict] | None = None) -> dict:
+    """Per setting of the producer's file, what the notebook's table shows, read from the file only.
+
+    Args:
+        reach_file: ``data/results/07_longlora_reach.json`` as loaded (``runs``, ``test_examples``,
+            ``config``, ``n_layers``).
+        reference_runs: the sweep's ``lora_full`` records, one per seed (their test keys are in
+            ``passkey_correct``), shown as the row ``"full"``; ``None`` leaves it out.
+
+    Returns ``{setting: {"label", "reach_from" (the first token the question can draw on through
+    every layer of the training pattern), "window_from" (the first it reads in one S²-Attn step: its
+    own group), "val" (None for the reference), "test", "test_seeds" (each seed's accuracy),
+    "in_reach", "beyond_reach", "in_window", "beyond_window"}}`` for the question of the last test
+    example (every test example asks at the same token). Accuracies are read with full attention,
+    each example averaged over the seeds; a split with no key is ``None``.
+    """
+    seq_len = reach_file["config"]["short_len"] * reach_file["config"]["factor"]
+    keys, questions = reach_file["test_examples"]["key_position"], reach_file["test_examples"]["question_position"]
+    runs = dict(reach_file["runs"])
+    if reference_runs is not None:
+        runs = {"full": {str(i): {"test_correct": r["passkey_correct"]} for i, r in enumerate(reference_runs)}, **runs}
+    rows = {}
+    for name in [n for n in SETTINGS if n in runs]:                           # in the order of SETTINGS
+        setting, by_seed = SETTINGS[name], runs[name]
+        one_step = S2Setting(setting.group_size_ratio, setting.shift)          # the S2 pattern of one layer
+        records = [by_seed[s] for s in sorted(by_seed)]
+        test = [sum(r["test_correct"][i] for r in records) / len(records) for i in range(len(keys))]
+        firsts = {"reach": [reach_first(seq_len, setting, reach_file["n_layers"], q) for q in questions],
+                  "window": [reach_first(seq_len, one_step, 1, q) for q in questions]}
+        row = {"label": setting.label, "reach_from": firsts["reach"][-1], "window_from": firsts["window"][-1],
+               "val": _mean([r["val_accuracy"] for r in records]) if "val_accuracy" in records[0] else None,
+               "test": _mean(test), "test_seeds": [_mean(r["test_correct"]) for r in records]}
+        for part, first in firsts.items():
+            row[f"in_{part}"] = _mean([t for t, k, f in zip(test, keys, first) if k >= f])
+            row[f"beyond_{part}"] = _mean([t for t, k, f in zip(test, keys, first) if k < f])
+        rows[name] = row
+    return rows
+
 __all__ = ["PAPER", "SETTINGS", "S2Setting", "VALIDATION_SEED", "accuracy_by_reach", "choose_on_validation", "enable",
-           "evaluate_setting", "question_position", "reach_first", "train_setting", "validation_examples",
+           "evaluate_setting", "question_position", "reach_first", "reach_rows", "train_setting", "validation_examples",
            "within_reach"]

@@ -94,3 +94,20 @@ def test_stage_two_trains_under_the_setting_and_reads_with_full_attention(toy):
     assert [e["key"] for e in validation] != [e["key"] for e in data.passkey_eval]   # validation is not test
     plain = reach.evaluate_setting(models["full"], tokenizer, data, None, config, SETTINGS["full"], ppl=False)
     assert set(plain) == {"test_correct", "test_accuracy", "test_by_depth", "within_reach"}
+
+
+def test_reach_rows_splits_by_reach_and_window():
+    """A made-up file: 4 keys at tokens 0, 200, 400, 500, the question at 506 of 512, two seeds."""
+    file = {"config": {"short_len": 128, "factor": 4}, "n_layers": 4,
+            "test_examples": {"key_position": [0, 200, 400, 500], "question_position": [506] * 4},
+            "runs": {"g1/4": {"0": {"test_correct": [0, 1, 1, 1], "val_accuracy": 0.2},
+                              "1": {"test_correct": [0, 0, 1, 0], "val_accuracy": 0.4}}}}
+    rows = reach.reach_rows(file, reference_runs=[{"passkey_correct": [1, 1, 0, 1]}])
+    g = rows["g1/4"]
+    assert (g["reach_from"], g["window_from"]) == (192, 384)
+    assert g["val"] == pytest.approx(0.3) and g["test"] == pytest.approx(0.5) and g["test_seeds"] == [0.75, 0.25]
+    assert g["in_reach"] == pytest.approx(2 / 3) and g["beyond_reach"] == 0.0      # keys 200, 400, 500 vs key 0
+    assert g["in_window"] == pytest.approx(0.75) and g["beyond_window"] == pytest.approx(0.25)
+    full = rows["full"]
+    assert full["val"] is None and full["reach_from"] == 0 and full["beyond_reach"] is None and full["test"] == 0.75
+    assert list(reach.reach_rows(file)) == ["g1/4"]
