@@ -204,7 +204,8 @@ def reach_rows(reach_file: dict, reference_runs: list[dict] | None = None) -> di
     Returns ``{setting: {"label", "reach_from" (the first token the question can draw on through
     every layer of the training pattern), "window_from" (the first it reads in one S²-Attn step: its
     own group), "val" (None for the reference), "test", "test_seeds" (each seed's accuracy),
-    "in_reach", "beyond_reach", "in_window", "beyond_window"}}`` for the question of the last test
+    "in_reach", "beyond_reach", "in_window", "beyond_window", "between" (keys inside the reach but
+    before the window: reachable only through more than one layer)}}`` for the question of the last test
     example (every test example asks at the same token). Accuracies are read with full attention,
     each example averaged over the seeds; a split with no key is ``None``.
     """
@@ -227,6 +228,7 @@ def reach_rows(reach_file: dict, reference_runs: list[dict] | None = None) -> di
         for part, first in firsts.items():
             row[f"in_{part}"] = _mean([t for t, k, f in zip(test, keys, first) if k >= f])
             row[f"beyond_{part}"] = _mean([t for t, k, f in zip(test, keys, first) if k < f])
+        row["between"] = _mean([t for t, k, r, w in zip(test, keys, firsts["reach"], firsts["window"]) if r <= k < w])
         rows[name] = row
     return rows
 

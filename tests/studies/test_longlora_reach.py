@@ -108,6 +108,8 @@ def test_reach_rows_splits_by_reach_and_window():
     assert g["val"] == pytest.approx(0.3) and g["test"] == pytest.approx(0.5) and g["test_seeds"] == [0.75, 0.25]
     assert g["in_reach"] == pytest.approx(2 / 3) and g["beyond_reach"] == 0.0      # keys 200, 400, 500 vs key 0
     assert g["in_window"] == pytest.approx(0.75) and g["beyond_window"] == pytest.approx(0.25)
+    assert g["between"] == pytest.approx(0.5)                                        # key 200 only: in reach, before 384
     full = rows["full"]
     assert full["val"] is None and full["reach_from"] == 0 and full["beyond_reach"] is None and full["test"] == 0.75
+    assert full["between"] is None                                                   # window and reach: every key
     assert list(reach.reach_rows(file)) == ["g1/4"]
