@@ -12,8 +12,8 @@ installed and asks pip for the rest:
   the platform's versions in a pip constraints file, so pip fails rather than swap the CUDA build;
 * nothing else is upgraded unless a package being installed requires it (pip's default
   ``only-if-needed`` strategy). On a fresh Colab runtime that means crossing a major version only
-  where lorakit needs it: transformers 4 → 5 (and what transformers 5 itself requires, such as
-  huggingface_hub 1.x), and datasets where TRL asks for a newer one (TRL 1.16 needs >= 4.7; pyproject
+  where lorakit needs it: transformers 4 → 5 (and what transformers 5 itself requires, such as a newer
+  huggingface_hub: 2.x for transformers 5.25, which needs >= 2.4), and datasets where TRL asks for a newer one (TRL 1.16 needs >= 4.7; pyproject
   sets no upper bound, so pip takes the newest release, datasets 5 today).
 
 Run twice, it installs nothing the second time. Locally (``make lab``) the Setup cell never calls it.

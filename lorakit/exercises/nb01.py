@@ -112,7 +112,8 @@ def check_lora_count(count_lora_by_hand: Callable) -> str:
         for targets in CHECK_TARGETS:
             for r in (8, 16):
                 config = load_config_dict(name)
-                with without(count_lora_by_hand, {"count_lora": count_lora, "meta_model": meta_model}):
+                with without(count_lora_by_hand, {"count_lora": count_lora, "meta_model": meta_model}), \
+                        _model_building_blocked():
                     got = call(count_lora_by_hand, dict(config), r, list(targets))
                 expected = count_lora(name, targets, r).trainable
                 if got == expected:
@@ -123,6 +124,24 @@ def check_lora_count(count_lora_by_hand: Callable) -> str:
                 raise AssertionError(f"{slip} {where}" if slip else f"wrong count {where}; per layer, sum "
                                      "r * (in + out) over the targets, then multiply by num_hidden_layers")
     return f"your counts match lorakit.count on {len(CHECK_CONFIGS)} architectures, 2 target sets, r = 8 and 16"
+
+
+@contextlib.contextmanager
+def _model_building_blocked() -> Iterator[None]:
+    """Building any transformers model (``from_config``, a model class called on a config, the meta
+    device or not) raises :class:`Shortcut`: the exercise is the arithmetic on the config."""
+    from transformers import PreTrainedModel
+
+    saved = vars(PreTrainedModel)["__init__"]
+
+    def raiser(*args, **kwargs):
+        raise Shortcut("building the model with transformers (count from the config's numbers instead)")
+
+    PreTrainedModel.__init__ = raiser
+    try:
+        yield
+    finally:
+        PreTrainedModel.__init__ = saved
 
 
 # ---------------------------------------------------------------- exercise 3: merge a PEFT adapter by hand

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import torch
 from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import repeat_kv
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from lorakit.longlora.s2_attention import s2_attention
+from lorakit.longlora.s2_attention import check_layers, s2_attention
 
 S2_ATTN = "lorakit_s2_attn"
 """The name S²-Attn is registered under in transformers' ``AttentionInterface``."""
@@ -64,6 +64,9 @@ def s2_attention_forward(module, query, key, value, attention_mask, dropout: flo
         ``(attn_output (batch, seq, heads, head_dim), None)``, as every attention function does.
     """
     settings = getattr(module.config, _SETTINGS)
+    if settings.get("layers") is not None and module.layer_idx not in settings["layers"]:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)                               # a layer left on full attention
     window = kwargs.get("sliding_window")
     if window is not None and window < key.shape[2]:
         raise ValueError(f"S2-Attn replaces full causal attention; this layer uses a sliding window of {window} "
@@ -88,7 +91,7 @@ def register() -> None:
     AttentionMaskInterface.register(S2_ATTN, sdpa_mask)
 
 
-def enable_s2_attn(model, group_size_ratio: float = 0.25, wrap: bool = False, shift: bool = True):
+def enable_s2_attn(model, group_size_ratio: float = 0.25, wrap: bool = False, shift: bool = True, layers=None):
     """Make every attention layer of ``model`` use S²-Attn (in place); returns ``model``.
 
     Args:
@@ -98,6 +101,8 @@ def enable_s2_attn(model, group_size_ratio: float = 0.25, wrap: bool = False, sh
             batch's length must then be a multiple of ``2 / group_size_ratio`` (see :func:`group_size_for`).
         wrap: use the official roll (the first G/2 tokens of the shifted heads see the last G/2).
         shift: ``False`` turns off the head shift (the paper's short attention; an ablation).
+        layers: indices of the layers that use S²-Attn (``None``, default: all, as LongLoRA does);
+            the others keep full causal attention (transformers' SDPA path). An ablation of depth.
 
     The previous implementation (``"sdpa"`` or ``"eager"``) is kept in the config, so
     :func:`disable_s2_attn` puts it back.
@@ -109,10 +114,11 @@ def enable_s2_attn(model, group_size_ratio: float = 0.25, wrap: bool = False, sh
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise TypeError(f"enable_s2_attn supports the architectures {SUPPORTED_MODEL_TYPES}; "
                         f"this model is {config.model_type!r}")
+    layers = check_layers(layers, config.num_hidden_layers)
     register()
     previous = getattr(config, _SETTINGS, {}).get("previous", config._attn_implementation)
     setattr(config, _SETTINGS, {"group_size_ratio": group_size_ratio, "wrap": bool(wrap), "shift": bool(shift),
-                                "previous": previous})
+                                "layers": layers, "previous": previous})
     base.set_attn_implementation(S2_ATTN)
     return model
 

@@ -17,8 +17,9 @@ Two ways to cut the shifted groups
 The official ``forward_noflashattn`` *rolls* the shifted heads by ``-G // 2`` and reshapes: the first
 G / 2 tokens wrap around to the end, into the last group, *after* the last G / 2 tokens. Under
 causal attention inside that group, tokens 0 .. G/2-1 then attend to tokens N-G/2 .. N-1: early
-positions see the end of the sequence, a leak from the future that the maintainers acknowledged
-(dvlab-research/LongLoRA issues #15 and #90). Their flash-attention path cuts the groups with
+positions see the end of the sequence, a leak from the future. In dvlab-research/LongLoRA issue
+#15 the maintainers confirm the wrap-around and call it deliberate; only in issue #90 do they concede
+that it "potentially introduce[s] leakage". Their flash-attention path cuts the groups with
 ``cu_seqlens`` offset by G / 2 instead, so the first G / 2 tokens form a group of their own and
 nothing wraps. :func:`s2_attention` computes the leak-free form by default (``wrap=False``): it
 rolls too (so every group keeps G tokens and one batched call does the work) but masks the
@@ -186,26 +187,49 @@ def s2_attention_mask(seq_len: int, group_size: int, wrap: bool = False, shift: 
 
 
 
-def s2_reach(seq_len: int, group_size: int, n_layers: int, wrap: bool = False) -> torch.Tensor:
+def s2_reach(seq_len: int, group_size: int, n_layers: int, wrap: bool = False, shift: bool = True,
+             s2_layers=None) -> torch.Tensor:
     """Which tokens can pass information to which, through ``n_layers`` layers of S²-Attn.
 
     One layer lets query ``i`` read key ``j`` when either half of the heads may (the union of the
     two masks of :func:`s2_attention_mask`); stacking layers composes that relation, so
     ``reach[i, j]`` is True when a path ``j -> ... -> i`` of at most ``n_layers`` attention steps
     exists. With full attention every earlier token is one step away; with groups, information from
-    far back must hop group by group. Example: 512 tokens, G = 128, 4 layers: the last token can
-    draw on tokens 192 .. 511 only.
+    far back must hop group by group, about ``G / 2`` tokens per layer with the shift, not at all
+    without it. Example: 512 tokens, G = 128, 4 layers: the last token can draw on tokens 192 .. 511 only.
+
+    Args:
+        shift: as in :func:`s2_attention` (``False``: every head uses the plain groups).
+        s2_layers: the indices of the layers that use S²-Attn (``None``: all); the others use full
+            causal attention, as ``enable_s2_attn(..., layers=...)`` sets them.
 
     Returns a boolean ``(seq, seq)`` tensor.
     """
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
         raise ValueError(f"n_layers must be a positive int, got {n_layers!r}")
-    masks = s2_attention_mask(seq_len, group_size, wrap=wrap)
-    step = (masks[0] | masks[1]).float()                       # (seq, seq), includes the diagonal
-    reach = step.clone()
-    for _ in range(n_layers - 1):
-        reach = ((reach @ step) > 0).float()
+    s2_layers = check_layers(s2_layers, n_layers)
+    masks = s2_attention_mask(seq_len, group_size, wrap=wrap, shift=shift)
+    grouped = (masks[0] | masks[1]).float()                    # (seq, seq), includes the diagonal
+    full = torch.ones(seq_len, seq_len).tril()
+    reach = None
+    for layer in range(n_layers):
+        step = grouped if s2_layers is None or layer in s2_layers else full
+        reach = step.clone() if reach is None else ((step @ reach) > 0).float()
     return reach.bool()
 
 
-__all__ = ["check_token_group_size", "s2_attention", "s2_attention_mask", "s2_reach", "shift_heads", "unshift_heads"]
+def check_layers(layers, n_layers: int | None = None):
+    """``None`` or a sorted tuple of distinct layer indices (in ``range(n_layers)`` when given); else ``ValueError``."""
+    if layers is None:
+        return None
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"layers must be None (every layer) or a sequence of layer indices, got {layers!r}")
+    layers = tuple(layers)
+    if not layers or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in layers) or len(set(layers)) < len(layers):
+        raise ValueError(f"layers must be distinct non-negative layer indices (at least one), got {layers!r}")
+    if n_layers is not None and max(layers) >= n_layers:
+        raise ValueError(f"layers {layers} name a layer the model does not have (it has {n_layers}: 0..{n_layers - 1})")
+    return tuple(sorted(layers))
+
+
+__all__ = ["check_layers", "check_token_group_size", "s2_attention", "s2_attention_mask", "s2_reach", "shift_heads", "unshift_heads"]

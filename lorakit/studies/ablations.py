@@ -18,7 +18,6 @@ each time-capped run reached.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from lorakit.evaluate import evaluate_qa
 from lorakit.course.paths import RESULTS_DATA_DIR
 from lorakit.stats import CI, Comparison, bootstrap_ci, compare, format_ci
 from lorakit.training.loop import TrainConfig, finetune
+from lorakit.studies import tables
 
 TABLE_PATH = RESULTS_DATA_DIR / "lora_ablations.json"
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -304,18 +304,12 @@ def seed_comparisons(table: dict, names: Sequence[str], baseline: str, *, margin
 
 def save_table(table: dict, path: str | Path = TABLE_PATH) -> Path:
     """Write a sweep table as indented JSON (see ``scripts/producers/sweep_lora_ablations.py``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(table, indent=1) + "\n")
-    return path
+    return tables.save_table(table, path)
 
 
 def load_table(path: str | Path = TABLE_PATH) -> dict:
     """The shipped sweep table: ``{"meta": {...}, "groups": {group: [names]}, "runs": {name: result}}``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run scripts/producers/sweep_lora_ablations.py to build it")
-    return json.loads(path.read_text())
+    return tables.load_table(path, "scripts/producers/sweep_lora_ablations.py")
 
 
 def group_rows(table: dict, group: str) -> list[dict]:

@@ -22,7 +22,6 @@ its Parameters cell's one setting live with :func:`run_sweep` instead.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import torch
 from lorakit.course.paths import RESULTS_DATA_DIR
 from lorakit.studies.ablations import decode_correct, encode_correct
 from lorakit.studies.adapters import mean, score_tasks
+from lorakit.studies import tables
 
 TABLE_PATH = RESULTS_DATA_DIR / "05_merge_sweep.json"
 WEIGHT_GRID: tuple[tuple[float, ...], ...] = ((0.5, 0.5, 0.5), (1.0, 1.0, 1.0), (1.5, 1.5, 1.5), (2.0, 2.0, 2.0),
@@ -172,15 +172,9 @@ def validation_row(table: Mapping, ctype: str, weights: Sequence[float], density
 
 
 def save_table(table: dict, path: str | Path = TABLE_PATH) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(table, indent=1) + "\n")
-    return path
+    return tables.save_table(table, path)
 
 
 def load_table(path: str | Path = TABLE_PATH) -> dict:
     """The shipped sweep (``data/results/05_merge_sweep.json``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run python scripts/producers/merge_sweep.py")
-    return json.loads(path.read_text())
+    return tables.load_table(path, "scripts/producers/merge_sweep.py")

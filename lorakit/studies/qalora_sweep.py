@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from lorakit.quant import fake_quantize_model_
 from lorakit.studies import qalora_compare as compare
 from lorakit.qalora.convert import quantize_model_groupwise
 from lorakit.qalora.groupwise import check_quant_group_size
+from lorakit.studies import tables
 
 SWEEP_FILE = RESULTS_DATA_DIR / "06_qa_lora_sweep.json"
 GROUP_SIZES = (32, 64, 128)   # the group-size ablation, at 4 bits
@@ -202,14 +202,11 @@ def point_scores(table: dict, method: str, point: str | None = None, stage: str 
 
 def load_sweep(path: str | Path = SWEEP_FILE) -> dict:
     """The shipped sweep (``data/results/06_qa_lora_sweep.json`` by default)."""
-    return json.loads(Path(path).read_text())
+    return tables.load_table(path, "scripts/producers/qalora_sweep.py")
 
 
 def save_sweep(result: dict, path: str | Path = SWEEP_FILE) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    return path
+    return tables.save_table(result, path)
 
 
 __all__ = ["BITS", "GROUP_SIZES", "SWEEP_FILE", "ablation_points", "base_perplexities", "dividing", "key",

@@ -20,6 +20,32 @@ from lorakit.studies.ablations import encode_correct
 from lorakit.training.qlora import adapter_dtype, bnb_config, restore_adapters_, trainable_snapshot
 
 
+def producer_setup(n_test: int | None = None):
+    """What notebook 04's producer scripts share: libraries quiet, the ``cpu`` preset, the shipped tokenizer and
+    the QA splits, returned as ``(preset, tokenizer, data, test)``; ``test`` holds the first ``n_test`` test
+    questions (``None`` when ``n_test`` is None)."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    from lorakit.data.qa import make_split
+    from lorakit.models import presets
+    from lorakit.models.loading import load_tokenizer
+    from lorakit.training.sft import load_qa_splits
+
+    if n_test is not None and (not isinstance(n_test, int) or isinstance(n_test, bool) or n_test < 1):
+        raise ValueError(f"n_test must be a positive int or None, got {n_test!r}")
+    warnings.filterwarnings("ignore")
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    preset = presets.resolve(None, preset="cpu")
+    tokenizer = load_tokenizer(None)
+    data = load_qa_splits(tokenizer.eos_token)
+    test = make_split("test", n_test) if n_test is not None else None
+    return preset, tokenizer, data, test
+
+
 def lora_model(model_id, method: str, r: int = 16, dtype: torch.dtype | None = None,
                checkpointing: bool | None = None, seed: int = 0) -> nn.Module:
     """A fresh PEFT model for the comparison of QLoRA and LoRA: the same LoRA on all linear layers.
@@ -132,4 +158,4 @@ def run_method(method: str, seed: int, steps: int, eval_at, preset, tokenizer, d
             "seconds_per_step": round(seconds, 4), "trainable": count_parameters(model)[0]}
 
 
-__all__ = ["ScoreAt", "lora_model", "run_method", "train_sft"]
+__all__ = ["ScoreAt", "lora_model", "producer_setup", "run_method", "train_sft"]

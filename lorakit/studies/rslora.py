@@ -3,7 +3,8 @@
 LoRA scales its update by ``alpha / r``; rsLoRA (Kalajdzievski 2023, arXiv 2312.03732) by
 ``alpha / sqrt(r)``. The paper's claim is about ranks: at a fixed alpha and learning rate, under
 ``alpha / r`` larger ranks stop helping (the update shrinks as r grows, so they learn more slowly),
-while under ``alpha / sqrt(r)`` larger ranks keep improving. :func:`run_sweep` tests that claim here:
+while under ``alpha / sqrt(r)`` larger ranks keep improving. :func:`run_sweep` tests a narrower question
+here, whether a learning rate tuned at one rank carries over to the others:
 
 1. for each scaling, the learning rate is chosen on the *validation* split from a small grid, at the
    reference rank (one seed per rate);
@@ -15,13 +16,13 @@ with :func:`load_table` and shows :func:`rank_table` and :func:`rank_comparisons
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lorakit.course.paths import RESULTS_DATA_DIR
 from lorakit.stats import Comparison, compare
+from lorakit.studies import tables
 
 TABLE_PATH = RESULTS_DATA_DIR / "rslora_rank_sweep.json"
 SCALINGS = {"alpha/r": False, "alpha/sqrt(r)": True}      # name -> use_rslora
@@ -136,18 +137,12 @@ def run_sweep(tokenizer, train, validation, test, model_id=None, steps: int = 10
 
 
 def save_table(table: dict, path: str | Path = TABLE_PATH) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(table, indent=1) + "\n")
-    return path
+    return tables.save_table(table, path)
 
 
 def load_table(path: str | Path = TABLE_PATH) -> dict:
     """The shipped sweep: ``{"meta": {...}, "chosen_lr": {scaling: lr}, "runs": {name: row}}``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run scripts/producers/rslora_sweep.py to build it")
-    return json.loads(path.read_text())
+    return tables.load_table(path, "scripts/producers/rslora_sweep.py")
 
 
 def seed_scores(table: dict, scaling: str, r: int) -> list[list[int]]:

@@ -24,14 +24,13 @@ Nothing is chosen here: the factors are a fixed grid and the test is scored once
 from __future__ import annotations
 
 import argparse
-import json
 import time
-import warnings
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from lorakit.course.paths import RESULTS_DATA_DIR
+from lorakit.studies.tables import save_table
 
 OUT = RESULTS_DATA_DIR / "04_nf4_merge_curve.json"
 
@@ -61,25 +60,14 @@ def main() -> None:
     args = ap.parse_args()
     if max(args.snapshots) > args.steps:
         ap.error("--snapshots must be <= --steps")
-    warnings.filterwarnings("ignore")
-    import datasets
     import torch
-    import transformers
 
-    from lorakit.data.qa import make_split
     from lorakit.evaluate import evaluate_qa
-    from lorakit.models import presets
-    from lorakit.models.loading import load_model, load_tokenizer
+    from lorakit.models.loading import load_model
     from lorakit.studies import nf4_merge, qlora_vs_lora
     from lorakit.studies.ablations import encode_correct
-    from lorakit.training.sft import load_qa_splits
 
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    preset = presets.resolve(None, preset="cpu")
-    tokenizer = load_tokenizer(None)
-    data = load_qa_splits(tokenizer.eos_token)
-    test = make_split("test", args.n_test)
+    preset, tokenizer, data, test = qlora_vs_lora.producer_setup(args.n_test)
     plain = load_model(None)                                   # the float32 base, rewritten for each merge
     base = {n: m.weight.detach().clone() for n, m in plain.named_modules() if isinstance(m, torch.nn.Linear)}
     runs, start = [], time.perf_counter()
@@ -105,8 +93,7 @@ def main() -> None:
              "n_test": args.n_test, "r": 16, "preset": preset.name, "lr": preset.lora_lr,
              "batch_size": preset.batch_size, "merges": list(nf4_merge.MERGES),
              "seconds": round(time.perf_counter() - start, 1), "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(table, indent=1) + "\n")
+    save_table(table, args.out)
     print(f"wrote {args.out}")
 
 

@@ -15,13 +15,12 @@ Writes ``data/results/04_step_times.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-import warnings
 from pathlib import Path
 
 from lorakit.course.paths import RESULTS_DATA_DIR
+from lorakit.studies.tables import save_table
 
 OUT = RESULTS_DATA_DIR / "04_step_times.json"
 
@@ -32,21 +31,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    warnings.filterwarnings("ignore")
-    import datasets
-    import transformers
-
     from lorakit.course.timing import StepTimer
-    from lorakit.models import presets
-    from lorakit.models.loading import load_tokenizer
     from lorakit.studies import qlora_vs_lora
-    from lorakit.training.sft import load_qa_splits
 
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    preset = presets.resolve(None, preset="cpu")
-    tokenizer = load_tokenizer(None)
-    data = load_qa_splits(tokenizer.eos_token)
+    preset, tokenizer, data, _ = qlora_vs_lora.producer_setup()
     runs, start = [], time.perf_counter()
     for seed in args.seeds:
         for method in (("qlora", "lora") if seed % 2 == 0 else ("lora", "qlora")):
@@ -63,8 +51,7 @@ def main() -> None:
     table = {"steps": args.steps, "warmup_steps_left_out": 1, "r": 16, "preset": preset.name,
              "batch_size": preset.batch_size, "seconds": round(time.perf_counter() - start, 1),
              "machine": "2 shared CPU cores, under load from other jobs", "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(table, indent=1) + "\n")
+    save_table(table, args.out)
     print(f"wrote {args.out}")
 
 

@@ -20,17 +20,12 @@ Writes ``data/results/04_qlora_vs_lora.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-import warnings
 from pathlib import Path
 
-from lorakit.models import presets
-from lorakit.studies import qlora_vs_lora
-from lorakit.data.qa import make_split
-from lorakit.models.loading import load_tokenizer
 from lorakit.course.paths import RESULTS_DATA_DIR
-from lorakit.training.sft import load_qa_splits
+from lorakit.studies import qlora_vs_lora
+from lorakit.studies.tables import save_table
 
 OUT = RESULTS_DATA_DIR / "04_qlora_vs_lora.json"
 
@@ -45,15 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     if max(args.eval_at) > args.steps:
         ap.error("--eval-at steps must be <= --steps")
-    warnings.filterwarnings("ignore")
-    import datasets
-    import transformers
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    preset = presets.resolve(None, preset="cpu")
-    tokenizer = load_tokenizer(None)
-    data = load_qa_splits(tokenizer.eos_token)
-    test = make_split("test", args.n_test)
+    preset, tokenizer, data, test = qlora_vs_lora.producer_setup(args.n_test)
     runs, start = [], time.perf_counter()
     for seed in args.seeds:
         for method in ("qlora", "lora"):
@@ -63,8 +50,7 @@ def main() -> None:
     table = {"steps": args.steps, "eval_at": sorted(args.eval_at), "n_test": args.n_test, "r": 16,
              "preset": preset.name, "lr": preset.lora_lr, "batch_size": preset.batch_size, "warmup_steps": 20,
              "seconds": round(time.perf_counter() - start, 1), "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(table, indent=1) + "\n")
+    save_table(table, args.out)
     print(f"wrote {args.out}")
 
 

@@ -98,6 +98,25 @@ def test_count_slips_are_named(count, match, capsys):
     assert re.search(match, text), text
 
 
+def test_count_refuses_building_the_model(capsys):
+    """§6's route (a model on the meta device, then summing r·(in + out)) is a shortcut here."""
+    def via_meta_model(config, r, targets):
+        import transformers
+        raw = dict(config)
+        with torch.device("meta"):
+            model = transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.for_model(**raw))
+        chosen = set(targets)
+        return sum(r * (m.in_features + m.out_features) for n, m in model.named_modules()
+                   if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in chosen)
+
+    assert check_lora_count(via_meta_model) is False
+    assert "building the model" in line(capsys)
+    from transformers import LlamaConfig, LlamaForCausalLM
+    LlamaForCausalLM(LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                 vocab_size=32))   # restored after the check
+    assert check_lora_count(right_count) is True
+
+
 def test_count_message_formats_both_numbers_alike(capsys):
     assert check_lora_count(lambda c, r, t: right_count(c, r, t) + 1) is False
     text = line(capsys)

@@ -150,3 +150,44 @@ def test_other_llama_style_architectures(model_type):
         torch.testing.assert_close(model(ids).logits, ref, rtol=1e-5, atol=1e-5)
         enable_s2_attn(model)
         assert (model(ids).logits - ref).abs().max() > 1e-4
+
+
+def test_layers_keeps_the_others_on_full_attention():
+    """S2-Attn in layer 0 only: a 1-layer model would match full attention with no S2 layer (layer 1
+    here is on full attention), and differ from full attention when layer 0 is on S2-Attn."""
+    model = _gqa_model()
+    ids = torch.randint(0, 64, (2, 32))
+    with torch.no_grad():
+        full = model(ids).logits
+        enable_s2_attn(model, layers=(0,))
+        first_only = model(ids).logits
+        enable_s2_attn(model)
+        every = model(ids).logits
+        disable_s2_attn(model)
+        # S2 in layer 0 only, spelled out: layer 0 through the dense S2 reference, layer 1 through SDPA
+        AttentionInterface.register("test_dense_s2", _dense_reference)
+        calls = []
+
+        def per_layer(module, *args, **kwargs):
+            calls.append(module.layer_idx)
+            if module.layer_idx == 0:
+                return _dense_reference(module, *args, **kwargs)
+            return AttentionInterface()["sdpa"](module, *args, **kwargs)
+
+        AttentionInterface.register("test_layer0_s2", per_layer)
+        model.set_attn_implementation("test_layer0_s2")
+        reference = model(ids).logits
+        model.set_attn_implementation("sdpa")
+    assert calls == [0, 1]
+    torch.testing.assert_close(first_only, reference, rtol=1e-5, atol=1e-5)
+    assert (first_only - full).abs().max() > 1e-3 and (first_only - every).abs().max() > 1e-3
+
+
+def test_layers_are_checked():
+    model = _gqa_model()
+    with pytest.raises(ValueError, match="does not have"):
+        enable_s2_attn(model, layers=(2,))                  # 2 layers: 0 and 1
+    with pytest.raises(ValueError, match="distinct"):
+        enable_s2_attn(model, layers=(0, 0))
+    with pytest.raises(TypeError, match="sequence of layer indices"):
+        enable_s2_attn(model, layers=1)

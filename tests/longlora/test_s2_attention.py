@@ -161,3 +161,23 @@ def test_reach_hops_half_a_group_per_layer():
     assert torch.equal(s2_reach(32, 8, 1), s2_attention_mask(32, 8)[0] | s2_attention_mask(32, 8)[1])
     with pytest.raises(ValueError):
         s2_reach(32, 8, 0)
+
+
+def test_reach_without_shift_stays_in_the_group():
+    """No shift: no head crosses a group boundary, so depth adds nothing: the last token reads its group only."""
+    from lorakit.longlora.s2_attention import s2_reach
+
+    assert [int(s2_reach(512, 128, n, shift=False)[-1].nonzero().min()) for n in (1, 4, 8)] == [384, 384, 384]
+    assert int(s2_reach(512, 64, 4)[-1].nonzero().min()) == 512 - (64 + 3 * 32)     # half a group per layer
+
+
+def test_reach_with_one_full_attention_layer_covers_everything():
+    from lorakit.longlora.s2_attention import s2_reach
+
+    full = torch.ones(512, 512, dtype=torch.bool).tril()
+    assert torch.equal(s2_reach(512, 128, 4, s2_layers=(0, 1, 2)), full)
+    assert torch.equal(s2_reach(512, 128, 4, s2_layers=(1, 2, 3)), full)
+    # naming every layer is the default
+    assert torch.equal(s2_reach(512, 128, 4, s2_layers=(0, 1, 2, 3)), s2_reach(512, 128, 4))
+    with pytest.raises(ValueError, match="does not have"):
+        s2_reach(32, 8, 2, s2_layers=(2,))

@@ -47,3 +47,15 @@ def test_train_sft_keeps_float32_adapters_on_the_cpu_unless_asked(adapters, expe
 def test_train_sft_needs_a_step_after_warm_up():
     with pytest.raises(ValueError, match="steps must be an int >= 2"):
         qlora_vs_lora.train_sft(None, None, None, 1, None)
+
+
+def test_producer_setup_shares_one_setup():
+    from lorakit.studies.qlora_vs_lora import producer_setup
+
+    preset, tokenizer, data, test = producer_setup(3)
+    assert preset.name == "cpu" and len(test) == 3
+    assert {"train"} <= set(data) and tokenizer.eos_token
+    assert producer_setup()[3] is None
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n_test"):
+            producer_setup(bad)
