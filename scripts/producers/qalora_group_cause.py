@@ -29,7 +29,6 @@ QLoRA's pick, 1e-3, is also the lowest rate it was given; it was not extended.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 import warnings
@@ -44,6 +43,7 @@ from lorakit.models.loading import load
 from lorakit.studies import qalora_compare as compare
 from lorakit.studies import qalora_groups as groups
 from lorakit.studies.qlora_gap import choose_lr
+from lorakit.studies.tables import load_table, save_table
 
 OUT = RESULTS_DATA_DIR / "06_qalora_group_cause.json"
 METHODS = ("qlora", "qalora_g32", "qalora_g128")
@@ -99,11 +99,9 @@ def main() -> None:
 
     def write() -> None:
         table["config"]["seconds"] = round(time.perf_counter() - start, 1)
-        RESULTS_DATA_DIR.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(json.dumps(table, indent=1) + "\n")
+        save_table(table, args.out)
 
-    old = json.loads(open(args.out).read()) if args.resume else None
+    old = load_table(args.out, "scripts/producers/qalora_group_cause.py") if args.resume else None
     if old:
         for k in ("groups_per_row", "pooled_energy", "runs", "chosen", "control", "test"):
             table[k] = old[k]

@@ -23,7 +23,6 @@ Writes ``data/results/04_qlora_gap.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 import warnings
@@ -39,6 +38,7 @@ from lorakit.models import presets
 from lorakit.models.loading import load_tokenizer
 from lorakit.studies import qlora_gap
 from lorakit.studies.ablations import encode_correct
+from lorakit.studies.tables import save_table
 from lorakit.training.sft import load_qa_splits
 
 OUT = RESULTS_DATA_DIR / "04_qlora_gap.json"
@@ -77,8 +77,7 @@ def main() -> None:
 
     def write() -> None:
         table["config"]["seconds"] = round(time.perf_counter() - start, 1)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(table, indent=1) + "\n")
+        save_table(table, args.out)
 
     texts = heldout_texts(args.n_heldout)
     losses = qlora_gap.base_losses(None, tokenizer, validation, texts=texts)
