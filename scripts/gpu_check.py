@@ -197,7 +197,8 @@ def peak_vs_estimate(dtype_name: str, batch_size: int = 4, seq_len: int = 512) -
         step()   # the first step allocates the optimizer states
         peak = cuda_peak_bytes(step)
         setup = TrainingSetup(method=method, r=16, batch_size=batch_size, seq_len=seq_len,
-                              optimizer="paged_adamw_32bit", gradient_checkpointing=True, dtype=short)
+                              optimizer="paged_adamw_32bit", gradient_checkpointing=True, dtype=short,
+                              padded=False)   # random ids, no attention mask
         est = estimate_footprint(AutoConfig.from_pretrained(folder), setup)   # the config as saved: no quantization
         out[method] = {"peak_gb": peak / 1e9, "estimate_gb": est.total / 1e9, "estimate_parts_gb":
                        {k: v / 1e9 for k, v in est.as_dict().items()}, "peak_over_estimate": peak / est.total}

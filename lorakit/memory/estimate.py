@@ -77,6 +77,9 @@ class TrainingSetup:
                                              # unquantized weights (embeddings, norms) to float32
     master_weights: bool = False             # full fine-tuning in 16 bits: also a float32 master copy
                                              # of the weights (mixed precision: 16 bytes/param, not 12)
+    padded: bool = True                      # the batch holds padding, so attention gets a mask; a single
+                                             # sequence (or packed rows) has none: no mask, and K and V
+                                             # reach SDPA at the key/value heads' width (enable_gqa)
 
     def __post_init__(self):
         _check_choice("method", self.method, METHODS)
@@ -87,6 +90,9 @@ class TrainingSetup:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name in ("gradient_checkpointing", "padded", "double_quant", "kbit_upcast", "master_weights"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.master_weights and (self.method != "full" or self.dtype == "fp32"):
             raise ValueError("master_weights (a float32 copy of 16-bit weights) applies to method='full' with "
                              f"dtype 'bf16' or 'fp16', got method={self.method!r}, dtype={self.dtype!r}")
@@ -186,8 +192,9 @@ def _arch(config) -> dict:
     """The widths the activation rules need, from a Llama-style ``transformers`` config."""
     heads = config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
     return {"h": config.hidden_size, "i": config.intermediate_size, "L": config.num_hidden_layers,
-            "V": config.vocab_size, "heads": heads, "head_dim": head_dim}
+            "V": config.vocab_size, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
 
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -209,8 +216,13 @@ def activation_bytes(config, setup: TrainingSetup, targets: set[str] | None = No
 
     * each RMSNorm: its input in float32 and one float32 statistic per token (4Nh + 4N), plus its
       normalised output (aNh) when its weight trains (full fine-tuning);
-    * attention: Q, K, V (K and V repeated to every head) and the output (4·aNh), one float32
-      log-sum-exp per token and head, and the B × T × T mask in ``a`` bytes;
+    * attention: Q and the output (2·aN·heads·head_dim), K and V, one float32 log-sum-exp per token and
+      head, and, for a padded batch (``setup.padded``), the B × T × T mask in ``a`` bytes. K and V are
+      stored repeated to every query head only when a padded batch makes transformers repeat them
+      (``repeat_kv``) and there is more than one key/value head (with one, the repeat is a view); without
+      padding transformers asks SDPA for grouped-query attention (``enable_gqa``) and they stay at the
+      key/value heads' width (checked on shapes the rule was not written from:
+      ``scripts/producers/estimate_heldout.py``);
     * MLP: gate, SiLU(gate) and up (3·aNi);
     * a linear layer whose weight trains saves its input; the inputs of q/k/v share one tensor,
       gate/up another, o_proj's is attention's output. PEFT's LoRA branch casts its input to the
@@ -227,6 +239,7 @@ def activation_bytes(config, setup: TrainingSetup, targets: set[str] | None = No
     """
     arch = _arch(config)
     h, i, L, V, H, hd = arch["h"], arch["i"], arch["L"], arch["V"], arch["heads"], arch["head_dim"]
+    H_kv = arch["kv_heads"]
     B, T = setup.batch_size, setup.seq_len
     N = B * T
     a = 4 if (setup.method == "qlora" and setup.kbit_upcast) else DTYPE_BYTES[setup.dtype]
@@ -240,7 +253,8 @@ def activation_bytes(config, setup: TrainingSetup, targets: set[str] | None = No
     outside += 2 * T * hd * a                      # rotary cos and sin, shared by the layers
 
     norm = 4 * N * h + 4 * N + (a * N * h if full else 0)
-    attention = 4 * a * N * H * hd + 4 * N * H + a * B * T * T
+    kv_width = H if (setup.padded and H_kv > 1) else H_kv   # heads K and V are stored at
+    attention = 2 * a * N * H * hd + 2 * a * N * kv_width * hd + 4 * N * H + (a * B * T * T if setup.padded else 0)
     mlp = 3 * a * N * i
     widths = {"qkv": h, "o": h, "gate_up": h, "down": i}
     if full:

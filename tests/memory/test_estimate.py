@@ -198,3 +198,26 @@ def test_footprint_table_rows_and_bad_input():
         TrainingSetup(method="dora")
     with pytest.raises(ValueError, match="r must be a positive int"):
         TrainingSetup(r=0)
+
+
+@pytest.mark.parametrize("size", ["shipped", "other"])
+def test_a_batch_without_padding_has_no_mask_and_narrow_k_v(size, other_llama):
+    """One sequence: transformers passes no mask and asks SDPA for grouped-query attention, so the rule
+    with ``padded=False`` matches, and the padded rule (mask, K and V repeated) overcounts."""
+    source = str(TINY_LM_DIR) if size == "shipped" else other_llama
+    ids = torch.randint(2, 1024, (1, 40), generator=torch.Generator().manual_seed(1))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
+    setup = TrainingSetup(method="lora", r=8, batch_size=1, seq_len=40, dtype="fp32", optimizer="adamw_torch",
+                          gradient_checkpointing=False, padded=False)
+    model = _model(source, setup)
+    measured = measure_footprint(model, batch, _optimizer([p for p in model.parameters() if p.requires_grad],
+                                                          "adamw_torch"))
+    unpadded = estimate_footprint(source, setup).activations
+    padded = estimate_footprint(source, TrainingSetup(**{**setup.__dict__, "padded": True})).activations
+    assert abs(unpadded - measured.activations) / measured.activations < 0.01, (unpadded, measured.activations)
+    assert padded > measured.activations * 1.01
+
+
+def test_padded_must_be_a_bool():
+    with pytest.raises(TypeError, match="padded"):
+        TrainingSetup(padded="no")
