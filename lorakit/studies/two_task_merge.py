@@ -79,7 +79,7 @@ def relative_size(deltas: Mapping[str, torch.Tensor], model) -> float:
         w = getattr(target, "base_layer", target).weight
         if w.shape != d.shape:
             raise ValueError(f"{name}: ΔW is {tuple(d.shape)}, the weight {tuple(w.shape)}")
-        num += float(d.double().norm() ** 2)
+        num += float(d.detach().double().norm() ** 2)
         den += float(w.detach().double().norm() ** 2)
     return (num / den) ** 0.5
 
