@@ -6,6 +6,7 @@ from peft import PeftModel
 from lorakit.data.tasks import TASKS
 from lorakit.models.loading import load_model, load_tokenizer
 from lorakit.studies import two_task_merge as ttm
+from lorakit.studies.ablations import decode_correct
 from lorakit.studies.adapters import adapter_path, next_token_logits
 
 
@@ -132,3 +133,19 @@ def test_interference_counts_an_update_on_a_layer_the_own_adapter_lacks():
     merged = ttm.task_arithmetic([own, other], [1.0, 1.0])
     expected = (x @ other["mlp"].T).norm() / (x @ own["attn"].T).norm()
     assert ttm.interference(merged, own, grams) == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_the_shipped_table_chose_on_validation_and_scored_that_on_test():
+    table = ttm.load_table()
+    for study in (table["shipped"], table["disjoint_modules"]):
+        own = study["own"]["validation"]
+        for group, res in study["groups"].items():
+            for method in ("task_arithmetic", "regmean"):
+                rows = [r for r in res["validation"] if r["method"] == method]
+                pick = rows[ttm.choose(rows, own)]
+                assert res["chosen"][method] == {k: pick[k] for k in ("method", "weights", "alpha") if k in pick}
+            assert res["chosen"]["default"] == {"method": "task_arithmetic", "weights": [1.0] * len(group.split("/"))}
+            for name, scored in res["test"].items():
+                decoded = {t: decode_correct(v) for t, v in scored["scores"].items()}
+                assert {t: sum(v) / len(v) for t, v in decoded.items()} == pytest.approx(scored["em"])
+                assert len(next(iter(decoded.values()))) == table["meta"]["n"]
