@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lorakit.data.longdocs import passkey_split
+from lorakit.data.longdocs import long_documents, passkey_split
 from lorakit.evaluate import document_nll, passkey_accuracy
 from lorakit.longlora.attention import disable_s2_attn, enable_s2_attn, group_size_for
 from lorakit.longlora.s2_attention import check_layers, s2_reach
@@ -32,6 +32,8 @@ from lorakit.data.longdocs import lm_pair
 
 VALIDATION_SEED = 9_100
 """Seed of the validation passkey examples (the test examples use ``lorakit.studies.longlora.EVAL_SEED``)."""
+VALIDATION_DOC_SEED = 9_200
+"""Seed of the validation long documents (perplexity for choosing; the test documents use ``HELDOUT_SEED``)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ class S2Setting:
         if not self.s2:
             return "LoRA, full attention"
         where = "" if self.layers is None else f", only layers {','.join(map(str, self.layers))}"
-        return f"S2-Attn, G = N/{1 / self.group_size_ratio:g}, {'shift' if self.shift else 'no shift'}{where}"
+        if not self.shift:     # the S in S2-Attn is the shift: without it, it is the paper's "short attention"
+            return f"short attention (no shift), G = N/{1 / self.group_size_ratio:g}{where}"
+        return f"S2-Attn, G = N/{1 / self.group_size_ratio:g}, shift{where}"
 
 
 SETTINGS = {
@@ -73,6 +77,8 @@ SETTINGS = {
 }
 """The settings trained; ``g1/4`` is the paper's (LongLoRA's group of a quarter, shift, every layer)."""
 PAPER = "g1/4"
+SHIFTED = tuple(n for n, s in SETTINGS.items() if s.s2 and s.shift)
+"""The S²-Attn settings proper (with the shift): the candidates for the paper's perplexity claim."""
 
 
 def reach_first(seq_len: int, setting: S2Setting, n_layers: int, position: int) -> int:
@@ -131,13 +137,19 @@ def validation_examples(tokenizer, config: ExperimentConfig, n: int | None = Non
     return passkey_split(tokenizer, n or config.n_passkey, config.long_len, seed=VALIDATION_SEED)
 
 
+def validation_documents(tokenizer, config: ExperimentConfig, n: int | None = None) -> list[str]:
+    """Long documents for choosing on perplexity (:data:`VALIDATION_DOC_SEED`, not the test documents)."""
+    return long_documents(tokenizer, n or config.n_ppl, config.long_len, seed=VALIDATION_DOC_SEED)
+
+
 def evaluate_setting(model, tokenizer, data: Data, validation: list[dict] | None, config: ExperimentConfig,
-                     setting: S2Setting, ppl: bool = True) -> dict:
+                     setting: S2Setting, ppl: bool = True, val_docs: list[str] | None = None) -> dict:
     """Passkey (validation and test, full attention; test under the training pattern too) and held-out loss.
 
-    Returns per-example lists (``val_correct``, ``test_correct``, ``own_correct``, ``doc_nll``) and
-    their means, plus ``within_reach`` for the test examples. ``validation=None`` skips the
-    validation examples, ``ppl=False`` the held-out documents.
+    Returns per-example lists (``val_correct``, ``test_correct``, ``own_correct``, ``doc_nll``,
+    ``val_doc_nll``) and their means, plus ``within_reach`` for the test examples. ``validation=None``
+    skips the validation examples, ``ppl=False`` the held-out test documents, ``val_docs=None`` the
+    validation documents (their perplexity is ``val_ppl``).
     """
     n_layers = model.config.num_hidden_layers
     record = {}
@@ -162,6 +174,11 @@ def evaluate_setting(model, tokenizer, data: Data, validation: list[dict] | None
                                          max_length=config.long_len)
             record["doc_nll"] = (nll / n_tokens).tolist()
             record["ppl"] = float(torch.tensor(record["doc_nll"]).mean().exp())
+        if val_docs is not None:
+            nll, n_tokens = document_nll(model, tokenizer, val_docs, batch_size=config.ppl_batch,
+                                         max_length=config.long_len)
+            record["val_doc_nll"] = (nll / n_tokens).tolist()
+            record["val_ppl"] = float(torch.tensor(record["val_doc_nll"]).mean().exp())
     return record
 
 
@@ -186,6 +203,20 @@ def choose_on_validation(records: dict, candidates=None) -> str:
         raise ValueError(f"no S2-Attn setting among the records: {sorted(records)}")
     score = {n: sum(r["val_accuracy"] for r in records[n].values()) / len(records[n]) for n in candidates}
     return max(candidates, key=lambda n: (score[n], -candidates.index(n)))
+
+
+def choose_on_validation_ppl(records: dict, candidates=SHIFTED) -> str:
+    """The setting among ``candidates`` with the lowest validation perplexity (``val_ppl``), averaged over seeds.
+
+    Only settings whose every seed has ``val_ppl`` compete; ties go to the first in ``candidates``.
+    Test scores are not read.
+    """
+    candidates = [n for n in candidates if n in records and records[n]
+                  and all("val_ppl" in r for r in records[n].values())]
+    if not candidates:
+        raise ValueError(f"no setting with a validation perplexity among {sorted(records)}")
+    score = {n: sum(r["val_ppl"] for r in records[n].values()) / len(records[n]) for n in candidates}
+    return min(candidates, key=lambda n: (score[n], candidates.index(n)))
 
 
 def _mean(xs):
@@ -232,6 +263,7 @@ def reach_rows(reach_file: dict, reference_runs: list[dict] | None = None) -> di
         rows[name] = row
     return rows
 
-__all__ = ["PAPER", "SETTINGS", "S2Setting", "VALIDATION_SEED", "accuracy_by_reach", "choose_on_validation", "enable",
-           "evaluate_setting", "question_position", "reach_first", "reach_rows", "train_setting", "validation_examples",
-           "within_reach"]
+__all__ = ["PAPER", "SETTINGS", "SHIFTED", "S2Setting", "VALIDATION_DOC_SEED", "VALIDATION_SEED", "accuracy_by_reach",
+           "choose_on_validation", "choose_on_validation_ppl", "enable",
+           "evaluate_setting", "question_position", "reach_first", "reach_rows", "train_setting", "validation_documents",
+           "validation_examples", "within_reach"]

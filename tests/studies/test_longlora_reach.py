@@ -70,6 +70,24 @@ def test_choice_reads_validation_only():
         reach.choose_on_validation({"full": records["full"]})
 
 
+def test_ppl_choice_reads_validation_ppl_of_shifted_settings_only():
+    records = {"g1/2_noshift": {"0": {"val_ppl": 1.0, "ppl": 1.0}},                 # no shift: not a candidate
+               "g1/4": {"0": {"val_ppl": 3.0, "ppl": 1.0}, "1": {"val_ppl": 3.2, "ppl": 1.0}},
+               "g1/2": {"0": {"val_ppl": 3.1, "ppl": 9.0}, "1": {"val_ppl": 2.9, "ppl": 9.0}},
+               "g1/8": {"0": {"val_ppl": 2.0, "ppl": 1.0}, "1": {"ppl": 1.0}}}       # a seed without val_ppl
+    assert reach.SHIFTED == ("g1/8", "g1/4", "g1/2", "g1/4_layers012", "g1/4_layers123")
+    assert reach.choose_on_validation_ppl(records) == "g1/2"                       # 3.0 < 3.1 (g1/4), test unread
+    records["g1/4"]["1"]["val_ppl"] = 3.0                                          # tie at 3.0: the first listed wins
+    assert reach.choose_on_validation_ppl(records) == "g1/4"
+    with pytest.raises(ValueError, match="validation perplexity"):
+        reach.choose_on_validation_ppl({"g1/2_noshift": records["g1/2_noshift"]})
+
+
+def test_labels_keep_s2_attn_for_the_shift():
+    assert SETTINGS["g1/2_noshift"].label == "short attention (no shift), G = N/2"
+    assert SETTINGS["g1/4"].label == "S2-Attn, G = N/4, shift" and "S2" not in SETTINGS["g1/4_noshift"].label
+
+
 @pytest.fixture(scope="module")
 def toy():
     model, tokenizer, _ = load(None, quiet=True)
@@ -88,8 +106,12 @@ def test_stage_two_trains_under_the_setting_and_reads_with_full_attention(toy):
         assert run.steps == 3 and not s2_attn_enabled(models[name]) and not s2_attn_enabled(base)
     lora = lambda m: torch.cat([p.flatten() for n, p in m.named_parameters() if "lora_B" in n])
     assert (lora(models["full"]) - lora(models["g1/4"])).abs().max() > 0, "S2-Attn in training changed nothing"
-    record = reach.evaluate_setting(models["g1/4"], tokenizer, data, validation, config, SETTINGS["g1/4"])
+    val_docs = reach.validation_documents(tokenizer, config, n=2)
+    assert val_docs != data.heldout                                                  # validation documents are not test
+    record = reach.evaluate_setting(models["g1/4"], tokenizer, data, validation, config, SETTINGS["g1/4"],
+                                    val_docs=val_docs)
     assert len(record["val_correct"]) == len(record["test_correct"]) == len(record["within_reach"]) == 5
+    assert len(record["val_doc_nll"]) == 2 and record["val_ppl"] > 1 and record["val_doc_nll"] != record["doc_nll"]
     assert "own_correct" in record and len(record["doc_nll"]) == 2 and not s2_attn_enabled(models["g1/4"])
     assert [e["key"] for e in validation] != [e["key"] for e in data.passkey_eval]   # validation is not test
     plain = reach.evaluate_setting(models["full"], tokenizer, data, None, config, SETTINGS["full"], ppl=False)
