@@ -22,8 +22,15 @@ Two merges of the same adapters, scored the same way (the merged ΔW added into 
 - :func:`regmean`: RegMean (Jin et al. 2023, "Dataless knowledge fusion by merging weights of
   language models", arXiv 2212.09849): per layer, the ΔW_m that minimises Σ_i ‖X_i (ΔW_m − ΔW_i)ᵀ‖²,
   ΔW_m = (Σ_i ΔW_i·G_i)(Σ_i G_i)⁻¹, with the off-diagonal of each G_i scaled by ``alpha`` (the
-  paper's regulariser: ``alpha`` 0 gives back a weighted mean per input feature). It needs only
-  each task's unlabeled inputs (here the text of the train split), no labels.
+  paper's regulariser: ``alpha`` 0 gives back a weighted mean per input feature). As run here each
+  G_i is a per-token mean, XᵀX / tokens, as in MergeLM's ``regmean_merging`` (github.com/yule-BUAA/MergeLM;
+  the paper's formula writes sums), and may be multiplied by
+  a per-task input weight λ_i (``weights``), which is this course's addition, not the paper's. It
+  needs data and compute that task arithmetic does not: here the prompt *and answer* of 128 train
+  examples per task (so the answers are seen, though no loss is computed on them), a forward pass
+  per example with each adapter, and one solve per layer. At α = 1 and λ = 1 it minimises exactly
+  the numerator of :func:`interference` summed over tasks, so its own interference is low by
+  construction.
 
 ``scripts/producers/two_task_merge.py`` writes ``data/results/05_two_task_merge.json``; notebook 05
 reads it (:func:`load_table`) and re-runs one point live.
@@ -89,8 +96,9 @@ def input_grams(peft_model, tokenizer, task: str, examples: Sequence[dict], adap
     """``{base module name: XᵀX / tokens}`` (float64) of the inputs reaching every LoRA layer on ``task``'s text.
 
     The text is each example's prompt followed by its answer (what the adapter was trained on), padding
-    left out. Divided by the number of tokens, so that a task with longer texts does not outweigh
-    another in :func:`regmean` (the paper sums; its tasks' inputs have similar lengths). ``adapter`` is made active for the pass (``None``: adapters disabled, the base model); the
+    left out. Divided by the number of tokens (a per-token mean, as MergeLM's ``regmean_merging`` does; the
+    paper's formula writes sums), so that a task with longer texts does not outweigh another in
+    :func:`regmean`. ``adapter`` is made active for the pass (``None``: adapters disabled, the base model); the
     model's active adapter is restored afterwards.
     """
     from contextlib import nullcontext
