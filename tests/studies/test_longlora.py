@@ -6,17 +6,10 @@ from lorakit.studies import longlora as exp
 from lorakit.longlora import interpolation_factor, s2_attn_enabled
 from lorakit.models.loading import load
 
-TOY = dict(short_len=64, factor=2, format_steps=2, format_batch=2, long_steps=2, long_batch=2, n_format_train=4,
-           n_long_train=4, n_passkey=5, n_ppl=2, n_passkey_short=3, eval_batch=5, ppl_batch=2)
-
 
 @pytest.fixture(scope="module")
-def setup():
-    model, tokenizer, _ = load(None, quiet=True)
-    config = exp.ExperimentConfig(**TOY)
-    data = exp.make_data(tokenizer, config)
-    base, run = exp.teach_format(model, tokenizer, data, config)
-    return base, tokenizer, data, config, run
+def setup(longlora_toy):
+    return longlora_toy
 
 
 def test_data_sizes_and_lengths(setup):
@@ -46,10 +39,9 @@ def test_prepare_sets_what_the_variant_says(setup):
     assert any("lora_A" in n for n in names) and any("embed" in n for n in names) and any("norm" in n for n in names)
 
 
-def test_saved_format_adapter_rebuilds_the_same_base(tmp_path):
-    model, tokenizer, _ = load(None, quiet=True)
-    config = exp.ExperimentConfig(**TOY)
-    data = exp.make_data(tokenizer, config)
+def test_saved_format_adapter_rebuilds_the_same_base(setup, tmp_path):
+    _, tokenizer, data, config, _ = setup
+    model = load(None, quiet=True)[0]
     trained, _ = exp.teach_format(model, tokenizer, data, config, save_to=tmp_path / "format")
     loaded = exp.load_format(load(None, quiet=True)[0], tmp_path / "format")
     fresh = load(None, quiet=True)[0].state_dict()

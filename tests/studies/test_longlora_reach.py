@@ -9,8 +9,7 @@ from lorakit.studies import longlora as exp
 from lorakit.studies import longlora_reach as reach
 from lorakit.studies.longlora_reach import SETTINGS, S2Setting
 
-TOY = dict(short_len=64, factor=2, format_steps=2, format_batch=2, long_steps=3, long_batch=2, n_format_train=4,
-           n_long_train=6, n_passkey=5, n_ppl=2, n_passkey_short=3, eval_batch=5, ppl_batch=2)
+LONGLORA_TOY_OVERRIDES = dict(long_steps=3, n_long_train=6)       # read by tests/studies/conftest.py
 
 
 @pytest.mark.parametrize("name, first", [("full", 0), ("g1/8", 512 - (64 + 3 * 32)), ("g1/4", 192), ("g1/2", 0),
@@ -89,12 +88,8 @@ def test_labels_keep_s2_attn_for_the_shift():
 
 
 @pytest.fixture(scope="module")
-def toy():
-    model, tokenizer, _ = load(None, quiet=True)
-    config = exp.ExperimentConfig(**TOY)
-    data = exp.make_data(tokenizer, config)
-    base, _ = exp.teach_format(model, tokenizer, data, config)
-    return base, tokenizer, data, config
+def toy(longlora_toy):
+    return longlora_toy[:4]
 
 
 def test_stage_two_trains_under_the_setting_and_reads_with_full_attention(toy):
