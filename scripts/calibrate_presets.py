@@ -4,10 +4,10 @@
     flock /tmp/lorakit-cpu.lock python scripts/calibrate_presets.py            # background, slow
     python scripts/calibrate_presets.py --lrs 2e-4 1e-3 --max-steps 160 --n-eval 50
     python scripts/calibrate_presets.py --preset gpu --lrs 2e-4            # the gpu preset's batch (16)
-    python scripts/calibrate_presets.py --task record --lrs 2e-4           # notebook 05's record task
+    python scripts/calibrate_presets.py --task record --r 8 --lrs 2e-4     # notebook 05's record task and recipe
 
 The model is ``make real-weights``' SmolLM2-135M-Instruct (a Q4_1 copy, float32 on the CPU). For each
-learning rate: LoRA r = 16, α = 16 on all linear layers (PEFT), the chosen preset's batch size (t4: 8,
+learning rate: LoRA on all linear layers (PEFT; r = 16, α = 16 unless ``--r``/``--alpha`` say otherwise), the chosen preset's batch size (t4: 8,
 gpu: 16) on one of the course's tasks (``--task``: ``qa``, or notebook 05's ``record`` and ``lookup``), lorakit's plain loop (``lorakit.training.loop.finetune``: AdamW, answer-only loss, 20 warm-up
 steps, clipping at 1.0), scored by exact match on ``--n-eval`` validation questions after each
 checkpoint step, until exact match reaches ``--target`` or ``--max-steps``. Training continues
@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, default=MODEL)
     ap.add_argument("--preset", default="t4", help="the recipe's batch size and sequence length")
     ap.add_argument("--task", default="qa", choices=sorted(TASKS), help="the task taught and scored")
+    ap.add_argument("--r", type=int, default=16, help="LoRA rank (notebook 05's adapters: 8)")
+    ap.add_argument("--alpha", type=int, default=16, help="LoRA alpha (notebook 05's adapters: 16)")
     ap.add_argument("--lrs", type=float, nargs="+", default=[2e-4, 1e-3])
     ap.add_argument("--max-steps", type=int, default=160)
     ap.add_argument("--n-eval", type=int, default=50)
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     preset, task = get_preset(args.preset), get_task(args.task)
     train, val = task.make_split("train"), task.make_split("validation", args.n_eval)
     record = json.loads(args.out.read_text()) if args.out.exists() else {}
-    recipe = {"preset": preset.name, "batch_size": preset.batch_size, "r": 16, "lora_alpha": 16,
+    recipe = {"preset": preset.name, "batch_size": preset.batch_size, "r": args.r, "lora_alpha": args.alpha,
               "target_modules": "all-linear", "warmup_steps": 20, "max_grad_norm": 1.0,
               "loop": "lorakit.training.loop.finetune", "dtype": "float32", "device": "cpu"}
     runs = migrate(record)
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         key = f"{preset.name}/{task.name}/lr={lr:g}"
         model, tokenizer, _ = load(str(args.model), quiet=True)
         torch.manual_seed(0)
-        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
+        model = get_peft_model(model, LoraConfig(r=args.r, lora_alpha=args.alpha, lora_dropout=0.0, target_modules="all-linear",
                                                  task_type="CAUSAL_LM"))
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=lr)
