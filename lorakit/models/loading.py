@@ -59,6 +59,22 @@ def is_shipped(model_id: str | Path | None) -> bool:
     return Path(resolve_model_id(model_id, quiet=True)).resolve() == TINY_LM_DIR.resolve()
 
 
+def label_shipped_table(model_id: str | Path | None, what: str = "the table below", live: bool = False) -> bool:
+    """On a model other than the shipped one, print one line saying ``what`` was measured on the shipped model.
+
+    A notebook calls it before printing a table it loads from ``data/results/`` (the shipped model's),
+    so a learner on a hub model reads whose numbers they are; on the shipped model it prints nothing
+    (its outputs stay as recorded), and nothing when ``live`` (the table was measured here, on this
+    model). Returns True when it printed.
+    """
+    if not isinstance(what, str) or not what.strip():
+        raise ValueError(f"what must name the table, got {what!r}")
+    if live or is_shipped(model_id):
+        return False
+    print(f"({what}: measured on the shipped tiny model, data/tiny-lm, not on {model_id})")
+    return True
+
+
 def resolve_model_id(model_id: str | Path | None = None, quiet: bool = False) -> str:
     """The source :func:`load` uses for ``model_id``: a local folder, a hub id, or the shipped model.
 

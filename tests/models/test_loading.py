@@ -1,3 +1,4 @@
+import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, LlamaForCausalLM
@@ -87,3 +88,22 @@ def test_a_4bit_model_keeps_its_stored_layout_after_an_inference_forward():
         assert not getattr(w.quant_state, "packing_format_for_cpu", False), name
         ours = dequantize_4bit(w.data, QuantState.from_bitsandbytes(w.quant_state))
         assert ours.shape == w.quant_state.shape
+
+
+def test_label_shipped_table_prints_only_on_another_model(tmp_path, capsys):
+    from lorakit.models.loading import label_shipped_table
+
+    assert label_shipped_table(None, "rank table") is False and label_shipped_table("data/tiny-lm") is False
+    assert capsys.readouterr().out == ""                       # the shipped model's outputs stay as recorded
+    assert label_shipped_table(str(tmp_path), "rank table", live=True) is False and capsys.readouterr().out == ""
+    assert label_shipped_table(str(tmp_path), "rank table") is True
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "rank table" in out and "shipped tiny model" in out and str(tmp_path) in out
+
+
+@pytest.mark.parametrize("what", ["", "  ", None, 3])
+def test_label_shipped_table_needs_a_name(what):
+    from lorakit.models.loading import label_shipped_table
+
+    with pytest.raises(ValueError, match="name the table"):
+        label_shipped_table(None, what)
