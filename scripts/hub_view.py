@@ -6,7 +6,8 @@
 
 A code cell is *gated* when a condition reads whether the model is the shipped one, or whether the
 setup matches a shipped table (``if shipped``, ``SHIPPED``, ``same_setup``, ``table_applies``,
-``from_sweep``, ``live_sweeps`` ...). For each gated cell of each executed notebook in the run folder,
+``from_sweep``, ``live_sweeps`` ...), or when it calls ``label_shipped_table`` (a table loaded from
+``data/results/``, the shipped model's). For each gated cell of each executed notebook in the run folder,
 its printed output on that model is sorted into one of:
 
 ``labelled``  it prints a table or number and says it is the shipped model's (or the shipped table's);
@@ -27,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 GATE_NAMES = r"(shipped|SHIPPED|same_setup|same_data|table_applies|from_sweep|live_sweeps?|is_shipped|live_check)"
-GATE = re.compile(rf"\b(if|elif)\b.*\b{GATE_NAMES}\b|\b{GATE_NAMES}\b.*\bif\b")
+GATE = re.compile(rf"\b(if|elif)\b.*\b{GATE_NAMES}\b|\b{GATE_NAMES}\b.*\bif\b|\blabel_shipped_table\(")
 SKIPPED = re.compile(r"skipped|not re-run|nothing to re-run|is not re-run|only for the shipped|holds only|"
                      r"is for the shipped|are for the shipped|set LIVE_SWEEPS", re.I)
 LABELLED = re.compile(r"shipped (tiny )?model|shipped table|the shipped|measured on the shipped", re.I)

@@ -18,6 +18,7 @@ spec.loader.exec_module(hub_view)
     ("shipped = is_shipped(model_id)", False),                 # defining the flag is not branching on it
     ("print('the shipped model')  # if shipped", False),       # prose and comments are not conditions
     ("if steps > 10:\n    print(steps)", False),
+    ('label_shipped_table(model_id, "the rank table")\nprint(table)', True),   # a shipped table is printed
 ])
 def test_gated_reads_conditions_only(source, expected):
     assert hub_view.gated(source) is expected
