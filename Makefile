@@ -112,7 +112,7 @@ real-check: real-weights  ## every notebook with the real 135M weights on the CP
 	LORAKIT_MODEL_ID=$(abspath $(REAL_MODEL)) LORAKIT_PRESET=cpu-hub LORAKIT_RESULTS_DIR=$(abspath $(REALCHECK))/results \
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/run_course.py --out $(REALCHECK) --timeout 3600 $(if $(NB),--only $(NB),); \
 	status=$$?; $(BIN)/python scripts/real_check_times.py --summary $(REALCHECK)/summary.json; \
-	$(BIN)/python scripts/hub_view.py --run $(REALCHECK) || status=1; exit $$status
+	$(BIN)/python scripts/hub_view.py --run $(REALCHECK) $(if $(NB),--only $(NB),) || status=1; exit $$status
 
 # ---- The GPU check (issue 22): one script, about 8 minutes on one GPU, offline with a wheel folder ----
 GPU_WHEELS := build/gpu-wheels

@@ -80,8 +80,14 @@ def audit_notebook(path: Path) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=REPO / "build" / "real-check", help="a run_course.py output folder")
+    ap.add_argument("--only", nargs="*", default=None, help="these notebooks (paths or names) instead of every one")
     args = ap.parse_args(argv)
     sources = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if args.only:
+        wanted = {Path(n).name for n in args.only}
+        sources = [p for p in sources if p.name in wanted]
+        if len(sources) != len(wanted):
+            ap.error(f"not course notebooks: {sorted(wanted - {p.name for p in sources})}")
     missing = [p.name for p in sources if not (args.run / p.name).exists()]
     report, silent = {}, 0
     for src in sources:
@@ -92,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         counts = {k: sum(r["class"] == k for r in rows) for k in CLASSES}
         silent += counts["silent"]
         print(f"{src.stem:<40} {len(rows):>3} gated: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
-    (args.run / "gated_cells.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    out = args.run / "gated_cells.json"
+    if args.only and out.exists():                      # keep the other notebooks' rows of an earlier full run
+        report = {**json.loads(out.read_text()), **report}
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     if missing:
         print(f"not executed in {args.run}: {', '.join(missing)}", file=sys.stderr)
     if silent:

@@ -57,3 +57,21 @@ def test_main_flags_a_silent_gated_cell_and_a_missing_notebook(tmp_path, monkeyp
     assert "01_b.ipynb" in err and "1 gated cell(s) print nothing" in err
     report = json.loads((run / "gated_cells.json").read_text())
     assert [r["class"] for r in report["00_a"]] == ["silent", "skipped"] and [r["cell"] for r in report["00_a"]] == [0, 1]
+
+
+def test_only_audits_the_named_notebooks_and_keeps_earlier_rows(tmp_path, monkeypatch):
+    fake_repo = tmp_path / "repo"
+    (fake_repo / "notebooks").mkdir(parents=True)
+    for name in ("00_a.ipynb", "01_b.ipynb"):
+        (fake_repo / "notebooks" / name).write_text("{}")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "gated_cells.json").write_text(json.dumps({"00_a": [{"cell": 9, "class": "live", "line": "x"}]}))
+    stream = [{"output_type": "stream", "name": "stdout", "text": "42%\n"}]
+    (run / "01_b.ipynb").write_text(json.dumps(_notebook([("if shipped:\n    print(1)", stream)])))
+    monkeypatch.setattr(hub_view, "REPO", fake_repo)
+    assert hub_view.main(["--run", str(run), "--only", "notebooks/01_b.ipynb"]) == 0   # 00_a not run: not missing
+    report = json.loads((run / "gated_cells.json").read_text())
+    assert report["00_a"][0]["cell"] == 9 and report["01_b"][0]["class"] == "live"
+    with pytest.raises(SystemExit):
+        hub_view.main(["--run", str(run), "--only", "notebooks/99_z.ipynb"])
