@@ -20,6 +20,7 @@ recipe, so runs of several presets and tasks live side by side in the one file.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -56,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-eval", type=int, default=50)
     ap.add_argument("--target", type=float, default=0.9)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--table", action="store_true", help="print the recorded runs as a Markdown table, train nothing")
     args = ap.parse_args(argv)
+    if args.table:
+        if not args.out.exists():
+            print(f"no calibration file at {args.out}", file=sys.stderr)
+            return 1
+        print(table(json.loads(args.out.read_text())))
+        return 0
     if not (args.model / "config.json").exists():
         print(f"no model in {args.model}: run make real-weights first", file=sys.stderr)
         return 1
@@ -113,6 +121,19 @@ def main(argv: list[str] | None = None) -> int:
                 break
         del model, opt
     return 0
+
+
+def table(record: dict) -> str:
+    """The recorded runs as a Markdown table (README.md quotes it): one row per preset, task and rate."""
+    lines = ["| preset (batch) | task (LoRA r, α) | lr | steps to ≥ {:.0%} | exact match at the last step |".format(
+                 record["target"]), "|---|---|---|---|---|"]
+    for run in migrate(copy.deepcopy(record)).values():
+        last, recipe = run["points"][-1], run["recipe"]
+        reached = run["steps_to_target"]
+        lines.append(f"| {run['preset']} ({recipe['batch_size']}) | {run['task']} (r {recipe['r']}, α {recipe['lora_alpha']}) "
+                     f"| {run['lr']:g} | {reached if reached is not None else 'not within ' + str(last['step'])} "
+                     f"| {last['em']:.0%} [{last['ci'][0]:.0%}, {last['ci'][1]:.0%}] at {last['step']} |")
+    return "\n".join(lines)
 
 
 def migrate(record: dict) -> dict:

@@ -16,7 +16,7 @@ spec.loader.exec_module(calibrate)
 def old_layout():
     points = [{"step": 0, "em": 0.0, "ci": [0.0, 0.0], "train_seconds": 0.0},
               {"step": 10, "em": 0.42, "ci": [0.28, 0.56], "train_seconds": 88.9}]
-    return {"model": "m", "recipe": {"preset": "t4", "batch_size": 8}, "task": "QA exact match on 50",
+    return {"model": "m", "recipe": {"preset": "t4", "batch_size": 8, "r": 16, "lora_alpha": 16}, "task": "QA exact match on 50",
             "torch_threads": 1, "runs": {"lr=0.001": {"lr": 1e-3, "points": points, "steps_to_target": None}}}
 
 
@@ -50,3 +50,20 @@ def test_missing_model_is_refused(tmp_path, capsys):
 def test_unknown_task_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         calibrate.main(["--task", "poetry", "--model", str(tmp_path)])
+
+
+def test_table_has_a_row_per_run_and_says_when_the_target_was_missed(tmp_path, capsys):
+    record = old_layout()
+    record["target"] = 0.9
+    record["runs"]["lr=0.001"]["points"].append({"step": 20, "em": 0.92, "ci": [0.84, 0.98], "train_seconds": 99.0})
+    record["runs"]["lr=0.001"]["steps_to_target"] = 20
+    record["runs"]["lr=0.0002"] = {"lr": 2e-4, "points": old_layout()["runs"]["lr=0.001"]["points"], "steps_to_target": None}
+    rows = calibrate.table(record).splitlines()
+    assert "recipe" in record and "lr=0.001" in record["runs"]          # the caller's record is left as it was
+    assert len(rows) == 4 and rows[0].startswith("| preset (batch)") and "≥ 90%" in rows[0]
+    assert "| t4 (8) | qa (r 16, α 16) | 0.001 | 20 | 92% [84%, 98%] at 20 |" in rows
+    assert "| 0.0002 | not within 10 | 42% [28%, 56%] at 10 |" in rows[3]
+    out = tmp_path / "c.json"
+    out.write_text(json.dumps(record))
+    assert calibrate.main(["--table", "--out", str(out)]) == 0 and capsys.readouterr().out.count("\n") == 4
+    assert calibrate.main(["--table", "--out", str(tmp_path / "none.json")]) == 1
