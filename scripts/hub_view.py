@@ -3,6 +3,7 @@
 
     python scripts/hub_view.py                          # build/real-check/ (make real-check)
     python scripts/hub_view.py --run build/t4-sim       # the stand-in model of make t4-sim
+    python scripts/hub_view.py --only notebooks/02_lora_finetune.ipynb   # one notebook (make real-check NB=...)
 
 A code cell is *gated* when a condition reads whether the model is the shipped one, or whether the
 setup matches a shipped table (``if shipped``, ``SHIPPED``, ``same_setup``, ``table_applies``,
@@ -80,7 +81,7 @@ def audit_notebook(path: Path) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=REPO / "build" / "real-check", help="a run_course.py output folder")
-    ap.add_argument("--only", nargs="*", default=None, help="these notebooks (paths or names) instead of every one")
+    ap.add_argument("--only", nargs="*", default=None, help="these course notebooks (paths, or file names with .ipynb) instead of every one")
     args = ap.parse_args(argv)
     sources = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if args.only:
