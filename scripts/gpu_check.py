@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 # what the check needs beyond torch and transformers (make gpu-wheels collects them, with their deps)
 NEEDS = ["bitsandbytes==0.50.2", "peft>=0.21,<0.22", "trl>=1.7,<2", "accelerate>=1.4", "datasets>=4.7",
          "nbval>=0.11", "nbclient>=0.10", "nbconvert>=7.0", "ipykernel>=6.0", "ipywidgets>=8.0",
-         "scipy>=1.11.1", "matplotlib>=3.8", "pyyaml>=6.0", "pytest>=8.0"]
+         "scipy>=1.11.1", "matplotlib>=3.9", "pyyaml>=6.0", "pytest>=8.0"]
 NEEDS_CUDA = "gpu-check needs a CUDA GPU (torch.cuda.is_available() is False here): nothing run"
 
 
